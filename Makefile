@@ -1,0 +1,62 @@
+# prefkit: `make lab` opens the course, `make test` runs every test. Both create .venv on first use.
+#
+#   make lab  LAB_ARGS="--no-browser --port 8888"   extra flags go to `jupyter lab`
+#   make test PYTEST_ARGS="-k data -x"              extra flags go to pytest
+#   make check-env                                  what is installed, which device, shipped files
+#   make data                                       regenerate data/ (datasets + reference policy) from seeds
+#   TORCH=torch==2.5.1+cu121 make lab               choose the torch build yourself (see README)
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.prefkit-installed
+TORCH  ?= auto
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: lab test check-env data venv clean-venv
+
+venv: $(STAMP)
+
+# Torch first, so that installing the kit never pulls a build for the wrong machine:
+#  1. already installed in .venv           -> keep it
+#  2. TORCH=<requirement> given            -> that
+#  3. an NVIDIA GPU (nvidia-smi works)     -> the normal torch from PyPI (CUDA build)
+#  4. a CPU wheel in pip's local find-links (torch==2.13.0 on the course machines) -> that, no download
+#  5. otherwise                            -> the CPU build from PyTorch's CPU index, else PyPI's torch
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install -q --upgrade pip setuptools wheel 2>&1 | grep -v "is ignored: it is neither" || true
+	@if $(PY) -c "import torch" 2>/dev/null; then \
+		echo "torch: keeping $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	elif [ "$(TORCH)" != "auto" ]; then \
+		$(PIP) install "$(TORCH)"; \
+	elif nvidia-smi >/dev/null 2>&1; then \
+		echo "torch: GPU found, installing the CUDA build"; $(PIP) install "torch>=2.4"; \
+	elif $(PIP) install -q --no-index "torch==2.13.0" 2>/dev/null; then \
+		echo "torch: installed the local CPU build 2.13.0"; \
+	else \
+		echo "torch: no GPU, installing the CPU build"; \
+		$(PIP) install torch --index-url https://download.pytorch.org/whl/cpu || $(PIP) install "torch>=2.4"; \
+	fi
+	@$(PIP) install -q -e ".[dev]" 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(PY) -c "import prefkit, torch, transformers, datasets, trl" || { echo "installation failed"; exit 1; }
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" \
+		--LabApp.default_url=/lab/tree/chapters $(LAB_ARGS)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+data: $(STAMP)
+	$(VENV)/bin/prefkit build-data
+
+check-env: $(STAMP)
+	$(VENV)/bin/prefkit check-env
+
+clean-venv:
+	rm -rf $(VENV)

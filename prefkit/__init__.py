@@ -1,0 +1,21 @@
+"""prefkit: a course and lab kit for preference optimization (RLHF and DPO).
+
+Layers, lowest first (a module imports only from layers below it): core, data, worlds, models, losses,
+train, evaluate, plots, widgets, labs, cli. See DESIGN.md.
+"""
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("prefkit")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+
+def check_env(verbose: bool = True) -> bool:
+    """Print one [OK]/[FAIL] line per dependency, the device and the shipped files; True when all OK."""
+    from .environment import check_env as _check_env
+
+    return _check_env(verbose=verbose)
+
+
+__all__ = ["__version__", "check_env"]

@@ -1,0 +1,154 @@
+"""``load_preferences``: preference pairs from a file, a folder of splits, or the hub, validated row by row."""
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+from .errors import DataError
+from .read import SUFFIXES, read_records
+from .schema import validate_row
+
+
+class DuplicatePairsWarning(UserWarning):
+    """Some (prompt, chosen, rejected) pairs occur more than once; they are kept and counted."""
+
+
+def _split_slice(split: str | None) -> tuple[str | None, str | None]:
+    """``"train[:80%]"`` -> ``("train", ":80%")``."""
+    if split is None:
+        return None, None
+    m = re.fullmatch(r"\s*([\w\-.]+)\s*(?:\[([^\]]*)\])?\s*", split)
+    if not m:
+        raise ValueError(f"split {split!r} is not a split name such as 'train' or 'test[:100]'")
+    return m.group(1), m.group(2)
+
+
+def _apply_slice(n: int, spec: str | None, split: str) -> range:
+    if not spec:
+        return range(n)
+    m = re.fullmatch(r"\s*(-?\d+%?)?\s*:\s*(-?\d+%?)?\s*", spec)
+    if not m:
+        raise ValueError(f"split {split!r}: the slice must look like [10:], [:100] or [:80%]")
+
+    def idx(token: str | None, default: int) -> int:
+        if token is None:
+            return default
+        return round(n * int(token[:-1]) / 100) if token.endswith("%") else int(token)
+
+    return range(n)[slice(idx(m.group(1), 0), idx(m.group(2), n))]
+
+
+def _resolve_file(path: Path, split: str | None) -> Path:
+    if path.is_file():
+        if split not in (None, "train"):
+            raise ValueError(f"{path} is a single file, so it has only the 'train' split (asked for {split!r}); "
+                             f"put splits in a folder as train.jsonl, test.jsonl, ...")
+        return path
+    name = split or "train"
+    for suffix in SUFFIXES:
+        candidate = path / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    found = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
+    raise FileNotFoundError(f"{path} has no split {name!r} (looked for {name}.jsonl/.json/.parquet; "
+                            f"found: {', '.join(found) or 'no data files'})")
+
+
+def _check_column_types(rows: list[dict], lines: list[int], source: str) -> None:
+    """Each column must keep one JSON type across rows, or Arrow would fail deep inside ``datasets``."""
+    seen: dict[str, tuple[str, int]] = {}
+    for row, line in zip(rows, lines):
+        for key, value in row.items():
+            if value is None:
+                continue
+            kind = "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+            if key not in seen:
+                seen[key] = (kind, line)
+            elif seen[key][0] != kind:
+                first_kind, first_line = seen[key]
+                raise DataError(source, line, f"column '{key}' is a {kind} here but a {first_kind} on line "
+                                f"{first_line}", f"give '{key}' the same type in every record")
+
+
+def _report_duplicates(rows: list[dict], lines: list[int], source: str) -> int:
+    positions: dict[str, list[int]] = defaultdict(list)
+    for row, line in zip(rows, lines):
+        key = json.dumps([row["prompt"], row["chosen"], row["rejected"]], sort_keys=True, ensure_ascii=False)
+        positions[key].append(line)
+    repeats = [p for p in positions.values() if len(p) > 1]
+    n_dupes = sum(len(p) - 1 for p in repeats)
+    if n_dupes:
+        shown = "; ".join("lines " + ", ".join(map(str, p)) for p in repeats[:5])
+        more = f" and {len(repeats) - 5} more groups" if len(repeats) > 5 else ""
+        warnings.warn(f"{source}: {n_dupes} duplicate preference pair(s) kept ({shown}{more}); they count "
+                      "twice in training. Deduplicate the file if that is not intended.",
+                      DuplicatePairsWarning, stacklevel=4)
+    return n_dupes
+
+
+def validate_records(records: list[tuple[int, object]], source: str):
+    """Validate ``[(line, record)]`` and build the Dataset; used for files and hub datasets alike."""
+    from datasets import Dataset, DatasetInfo
+
+    rows, lines, formats = [], [], {}
+    for line, record in records:
+        row, fmt = validate_row(record, source, line)
+        formats.setdefault(fmt, line)
+        if len(formats) > 1:
+            other = next(f for f in formats if f != fmt)
+            raise DataError(source, line, f"this record is {fmt} but the record on line {formats[other]} is "
+                            f"{other}", "use one format for the whole file: strings, or lists of messages")
+        rows.append(row)
+        lines.append(line)
+    _check_column_types(rows, lines, source)
+    n_dupes = _report_duplicates(rows, lines, source)
+    fmt = next(iter(formats))
+    meta = {"source": source, "format": fmt, "rows": len(rows), "duplicate_pairs": n_dupes}
+    try:
+        return Dataset.from_list(rows, info=DatasetInfo(description=json.dumps(meta)))
+    except Exception as exc:  # Arrow can still reject nested values of mixed shapes
+        raise DataError(source, None, f"the records could not be stored as a table ({exc})",
+                        "make every record use the same keys and value types") from exc
+
+
+def load_preferences(source: str | Path, split: str | None = None):
+    """Load preference pairs (x, y_w, y_l) as a ``datasets.Dataset`` with ``prompt``, ``chosen``, ``rejected``.
+
+    source: a .jsonl, .json or .parquet file; a folder holding ``train.jsonl``, ``test.jsonl``, ... (pick one
+        with ``split``); or a hub dataset name such as ``"trl-lib/ultrafeedback_binarized"`` (through
+        ``datasets.load_dataset``; needs a network or a local cache).
+    split: ``None`` or ``"train"`` for a single file, a split name for a folder or hub dataset, optionally
+        sliced like ``"train[:80%]"`` or ``"test[:100]"``.
+
+    Standard and conversational records are accepted, with an explicit or implicit prompt (see
+    ``prefkit.data.schema``); implicit prompts are extracted. Optional columns (annotator, rubric_version,
+    policy_version, margin, slice, ...) are kept. Any unusable record raises ``DataError`` naming the file,
+    the 1-based line and the fix; nothing is dropped. Duplicate pairs are kept and reported with a warning.
+    ``dataset.info.description`` holds a JSON note of the source, format, row count and duplicates.
+    """
+    name, spec = _split_slice(split)
+    path = Path(source)
+    if path.exists():
+        file = _resolve_file(path, name)
+        records = read_records(file)
+        src = str(file)
+    elif isinstance(source, str) and re.fullmatch(r"[\w\-.]+/[\w\-.]+", source) and not source.endswith(SUFFIXES):
+        records, src = _load_hub(source, name or "train")
+    else:
+        raise FileNotFoundError(f"{source}: no such file or folder (and not a hub dataset name like 'org/name')")
+    keep = _apply_slice(len(records), spec, split or "train")
+    return validate_records([records[i] for i in keep], src)
+
+
+def _load_hub(name: str, split: str) -> tuple[list[tuple[int, object]], str]:
+    import datasets
+
+    try:
+        hub = datasets.load_dataset(name, split=split)
+    except Exception as exc:
+        raise FileNotFoundError(f"could not load hub dataset {name!r} (split {split!r}): {exc}. Offline "
+                                "(HF_HUB_OFFLINE=1) only datasets already in the local cache load.") from exc
+    return [(i, row) for i, row in enumerate(hub, start=1)], f"hub:{name}[{split}]"

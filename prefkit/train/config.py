@@ -1,0 +1,40 @@
+"""The settings every trainer shares. Each trainer's config extends this dataclass."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "runs"
+    """Folder under which the run directory (run.json, metrics.jsonl, eval.json, checkpoint/) is created."""
+    run_dir: str | None = None
+    """Use exactly this run directory (to resume a run) instead of a new one under output_dir."""
+    seed: int = 0
+    """Seeds data order, initialization and sampling; a run is reproducible on the same machine."""
+    steps: int = 200
+    """Optimizer steps."""
+    batch_size: int = 32
+    """Examples per optimizer step (split into grad_accum micro-batches)."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer step: the same result with less memory."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW), reached after warmup_steps and held (then linearly decayed if decay=True)."""
+    warmup_steps: int = 10
+    """Linear warmup from 0 to lr."""
+    decay: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Clip the gradient norm to this value (0 = no clipping)."""
+    log_every: int = 10
+    """Write a metrics row (and refresh the progress bar) every this many steps."""
+    save_every: int = 0
+    """Write a checkpoint every this many steps (0: only at the end)."""
+    resume: bool = False
+    """Continue from run_dir's last checkpoint instead of starting over."""
+    device: str | None = None
+    """'cpu', 'cuda', 'mps' or None for the best available (cuda, else cpu)."""
+    progress: bool = True
+    """Show a progress bar."""

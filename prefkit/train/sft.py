@@ -1,0 +1,68 @@
+"""Supervised fine-tuning: maximize log pi(y|x) on demonstrations (x, y), prompt tokens masked.
+
+SFT copies the demonstrator, mistakes included: the reference policy of the course is an SFT model, and
+chapter 01 shows what it inherits (over-refusal, harmful compliance, rambling).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..core import RunDir, seed_everything
+from ..data import data_version, load_demonstrations
+from ..models import encode_responses, load_policy, sequence_logps
+from .config import TrainConfig
+from .loop import BatchOrder, train_loop
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    data: str = "data/assistant/sft.jsonl"
+    """Demonstrations: a prompt/completion data file."""
+    model: str = "assistant-sft"
+    """Model to start from: a shipped name, local path or hub name (ignored when a model object is passed)."""
+    template: str = "default"
+    """Chat template the prompts are rendered with (a name from the tokenizer's templates)."""
+    max_length: int = 128
+    """Truncate prompt+response to this many tokens."""
+
+
+def sft_step(model, batch):
+    """Mean negative log-likelihood per response token (the usual SFT loss)."""
+    logps = sequence_logps(model, batch["input_ids"], batch["attention_mask"], batch["response_mask"])  # (B,)
+    n_tokens = batch["response_mask"][:, 1:].sum()
+    loss = -logps.sum() / n_tokens
+    return loss, {"logps/completion": logps.mean().detach(), "num_tokens": n_tokens.float()}
+
+
+def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
+    """Fine-tune on demonstrations; returns ``(model, history)`` and writes a run directory."""
+    seed_everything(config.seed)
+    if model is None:
+        model, tokenizer = load_policy(config.model)
+    if tokenizer is None:
+        raise ValueError("pass the tokenizer together with the model")
+    dataset = dataset if dataset is not None else load_demonstrations(config.data)
+    run = RunDir(config.run_dir) if config.run_dir else RunDir.create(config.output_dir, "sft")
+    if config.resume and run.record_path.exists():
+        run.update_record(resumed=True)
+    else:
+        run.write_record(config=config, seed=config.seed, data_version=data_version(dataset), template=config.template,
+                         reference=None, policy_version=None, device=str(next(model.parameters()).device),
+                         base_model=getattr(model.config, "_name_or_path", None) or config.model)
+    prompts, completions = dataset["prompt"], dataset["completion"]
+    micro = config.batch_size // config.grad_accum
+    order = BatchOrder(len(prompts), micro, config.seed)
+
+    def next_batch(i):
+        idx = order(i)
+        return encode_responses(tokenizer, [prompts[i] for i in idx], [completions[i] for i in idx],
+                                template=config.template, max_length=config.max_length)
+
+    history = train_loop(model, config, run, next_batch, sft_step, tokenizer=tokenizer, desc="sft",
+                         main_metric="logps/completion")
+    model.eval()
+    run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
+    model.prefkit_run = run  # where this model's record lives, for the caller
+    return model, history

@@ -1,0 +1,115 @@
+"""The shared training loop: run directory, metrics, checkpoints, resume and the divergence guard."""
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+import torch
+from datasets import Dataset
+
+from prefkit.core import RunDir
+from prefkit.models import build_tiny_lm, build_tokenizer, load_policy, score_responses, tiny_llama_config
+from prefkit.train import SFTConfig, TrainingDiverged, sft
+from prefkit.train.loop import last_checkpoint, train_loop
+from prefkit.worlds import assistant as world
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return build_tokenizer(world.vocabulary(), world.TEMPLATES, default_template="plain")
+
+
+def _model(tok, seed=0):
+    cfg = tiny_llama_config(len(tok), hidden=64, layers=2, heads=2, pad_token_id=tok.pad_token_id,
+                            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    return build_tiny_lm(cfg, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def demos():
+    rows = world.demonstrations(64, seed=0)
+    return Dataset.from_list([{"prompt": r["prompt"], "completion": r["response"]} for r in rows])
+
+
+def test_sft_learns_and_writes_a_complete_run_directory(tok, demos, tmp_path):
+    cfg = SFTConfig(steps=30, batch_size=16, lr=3e-3, warmup_steps=3, log_every=10, output_dir=str(tmp_path),
+                    progress=False)
+    before = score_responses(_model(tok), tok, demos["prompt"][:16], demos["completion"][:16]).mean()
+    model, history = sft(cfg, model=_model(tok), tokenizer=tok, dataset=demos)
+    after = score_responses(model, tok, demos["prompt"][:16], demos["completion"][:16]).mean()
+    assert after > before + 20  # summed log-prob of the demonstrations rose by a lot
+    assert [h["step"] for h in history] == [10, 20, 30]
+    assert history[-1]["loss"] < history[0]["loss"]
+    run = model.prefkit_run
+    record = run.read_record()
+    assert record["config"]["steps"] == 30 and record["data_version"].startswith("pd-")
+    assert record["template"] == "default" and record["policy_version"].endswith("@step30")
+    assert [r["step"] for r in run.read_metrics()] == [10, 20, 30]
+    assert {"loss", "logps/completion", "grad_norm", "learning_rate"} <= set(run.read_metrics()[0])
+    ckpt = run.path / "checkpoint"
+    assert (ckpt / "model.safetensors").exists() and (ckpt / "tokenizer.json").exists()
+    assert json.loads((ckpt / "trainer_state.json").read_text()) == {"step": 30}
+    reloaded, _ = load_policy(ckpt)
+    torch.testing.assert_close(score_responses(reloaded, tok, demos["prompt"][:4], demos["completion"][:4]),
+                               score_responses(model, tok, demos["prompt"][:4], demos["completion"][:4]))
+    assert not [p.name for p in run.path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tok, demos, tmp_path, monkeypatch):
+    sft_module = importlib.import_module("prefkit.train.sft")
+
+    common = dict(steps=10, batch_size=8, lr=2e-3, warmup_steps=2, log_every=1, progress=False)
+    full, full_hist = sft(SFTConfig(output_dir=str(tmp_path / "a"), **common), model=_model(tok), tokenizer=tok,
+                          dataset=demos)
+    run_dir = tmp_path / "b"
+    real_step, calls = sft_module.sft_step, []
+
+    def crashing_step(model, batch):
+        calls.append(1)
+        if len(calls) == 8:
+            raise KeyboardInterrupt  # the laptop lid closes during step 8
+        return real_step(model, batch)
+
+    monkeypatch.setattr(sft_module, "sft_step", crashing_step)
+    with pytest.raises(KeyboardInterrupt):
+        sft(SFTConfig(run_dir=str(run_dir), save_every=5, **common), model=_model(tok), tokenizer=tok, dataset=demos)
+    monkeypatch.setattr(sft_module, "sft_step", real_step)
+    ckpt = last_checkpoint(RunDir(run_dir))
+    assert json.loads((ckpt / "trainer_state.json").read_text())["step"] == 5
+    assert [r["step"] for r in RunDir(run_dir).read_metrics()] == [1, 2, 3, 4, 5, 6, 7]
+    # a fresh process: a differently initialized model, restored from the checkpoint
+    resumed, hist = sft(SFTConfig(run_dir=str(run_dir), resume=True, **common), model=_model(tok, seed=5),
+                        tokenizer=tok, dataset=demos)
+    assert [h["step"] for h in hist] == [6, 7, 8, 9, 10]
+    assert [r["step"] for r in RunDir(run_dir).read_metrics()] == list(range(1, 11))
+    for a, b in zip(hist, full_hist[5:]):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-5)
+    torch.testing.assert_close(score_responses(resumed, tok, demos["prompt"][:4], demos["completion"][:4]),
+                               score_responses(full, tok, demos["prompt"][:4], demos["completion"][:4]),
+                               rtol=1e-4, atol=1e-4)
+    assert RunDir(run_dir).read_record()["resumed"] is True
+
+
+def test_nan_loss_stops_with_step_terms_and_cause_and_keeps_a_checkpoint(tok, tmp_path):
+    model = _model(tok)
+    run = RunDir(tmp_path / "run")
+    cfg = SFTConfig(steps=20, batch_size=4, save_every=5, progress=False)
+    good = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def step_fn(m, batch):
+        out = m(input_ids=batch["x"]).logits.float().mean()
+        bad = batch["step"] >= 7
+        loss = out * (float("nan") if bad else 1.0)
+        return loss, {"logps/chosen": torch.tensor(float("-inf") if bad else -1.0)}
+
+    with pytest.raises(TrainingDiverged) as info:
+        train_loop(model, cfg, run, lambda i: {"x": torch.ones(2, 4, dtype=torch.long), "step": i}, step_fn,
+                   tokenizer=tok)
+    msg = str(info.value)
+    assert msg.startswith("step 8: the loss is nan") and "logps/chosen" in msg and "learning rate" in msg
+    assert "non-finite logps/chosen" in msg
+    kept = last_checkpoint(run)
+    assert kept is not None and json.loads((kept / "trainer_state.json").read_text())["step"] == 5
+    assert str(kept) in msg
+    del good
