@@ -24,7 +24,8 @@ venv: $(STAMP)
 #  1. already installed in .venv           -> keep it
 #  2. TORCH=<requirement> given            -> that
 #  3. an NVIDIA GPU (nvidia-smi works)     -> the normal torch from PyPI (CUDA build)
-#  4. a CPU wheel in pip's local find-links (torch==2.13.0 on the course machines) -> that, no download
+#  4. a CPU wheel in pip's local find-links (torch==2.13.0 on the course machines) -> that (its small
+#     dependencies still come from the package index)
 #  5. otherwise                            -> the CPU build from PyTorch's CPU index, else PyPI's torch
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,8 +36,8 @@ $(STAMP): pyproject.toml
 		$(PIP) install "$(TORCH)"; \
 	elif nvidia-smi >/dev/null 2>&1; then \
 		echo "torch: GPU found, installing the CUDA build"; $(PIP) install "torch>=2.4"; \
-	elif $(PIP) install -q --no-index "torch==2.13.0" 2>/dev/null; then \
-		echo "torch: installed the local CPU build 2.13.0"; \
+	elif $(PIP) download -q --no-deps --no-index -d "$$(mktemp -d)" "torch==2.13.0" >/dev/null 2>&1; then \
+		echo "torch: installing the local CPU build 2.13.0"; $(PIP) install -q "torch==2.13.0"; \
 	else \
 		echo "torch: no GPU, installing the CPU build"; \
 		$(PIP) install torch --index-url https://download.pytorch.org/whl/cpu || $(PIP) install "torch>=2.4"; \

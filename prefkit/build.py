@@ -95,7 +95,7 @@ def build_model(cfg: BuildConfig, sft_data: Path) -> dict:
                                eos_token_id=tok.eos_token_id)
     model = build_tiny_lm(config, seed=cfg.seed)
     sft_cfg = SFTConfig(data=str(sft_data), steps=cfg.sft_steps, batch_size=32, lr=3e-3, warmup_steps=30,
-                        log_every=50, seed=cfg.seed, output_dir=str(Path(cfg.out) / ".." / "runs"))
+                        log_every=50, seed=cfg.seed, eval_samples_per_prompt=0, output_dir=str(Path(cfg.out) / ".." / "runs"))
     t0 = time.perf_counter()
     model, history = sft(sft_cfg, model=model, tokenizer=tok)
     seconds = time.perf_counter() - t0

@@ -1,8 +1,110 @@
-"""The ``prefkit`` command line: ``prefkit check-env``, and one subcommand per tool as they land."""
+"""The ``prefkit`` command line.
+
+    prefkit check-env                       dependencies, device, shipped files
+    prefkit build-data                      regenerate data/ from seeds (make data)
+    prefkit sft|reward|dpo|rl|bon --help    train; every config field is a flag; prints the run directory
+    prefkit eval --model PATH               audit a policy on held-out prompts by slice; writes eval.json
+"""
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
+import importlib
+import inspect
 import sys
+import textwrap
+import typing
+
+# command -> (module, config class, function); the trainers take (config) and return (model, history)
+TRAINERS = {
+    "sft": ("prefkit.train.sft", "SFTConfig", "sft"),
+    "reward": ("prefkit.train.reward", "RewardConfig", "train_reward"),
+    "dpo": ("prefkit.train.dpo", "DPOConfig", "dpo"),
+    "rl": ("prefkit.train.rl", "RLConfig", "rl"),
+    "bon": ("prefkit.train.bon", "BestOfNConfig", "best_of_n_run"),
+}
+
+
+def field_docs(cls) -> dict[str, str]:
+    """The docstring written under each dataclass field (CleanRL style), read from the source."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body
+        for node, nxt in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
+                    and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _arg_type(annotation):
+    """(argparse type, is_bool) for a field annotation such as ``float``, ``str | None`` or ``bool``."""
+    if isinstance(annotation, str):
+        annotation = eval(annotation, vars(typing), {})  # annotations are strings under `from __future__`
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    base = args[0]
+    if base is bool:
+        return None, True
+    return (base if base in (int, float, str) else str), False
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls) -> None:
+    """One ``--field-name`` flag per field of the dataclass ``cls``, with its type, default and docstring."""
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls) if not any(isinstance(f.type, str) for f in dataclasses.fields(cls)) else {}
+    for f in dataclasses.fields(cls):
+        kind, is_bool = _arg_type(hints.get(f.name, f.type))
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{docs.get(f.name, '')} (default: {default})"
+        if is_bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
+                                help=help_text)
+        else:
+            parser.add_argument(flag, dest=f.name, type=kind, default=default, help=help_text, metavar=kind.__name__.upper())
+
+
+def config_from_args(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def _run_trainer(name: str, args: argparse.Namespace) -> int:
+    module, cls_name, fn_name = TRAINERS[name]
+    mod = importlib.import_module(module)
+    config = config_from_args(getattr(mod, cls_name), args)
+    model, _ = getattr(mod, fn_name)(config)
+    run = getattr(model, "prefkit_run", None)
+    print(f"run directory: {run.path if run is not None else config.output_dir}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .core import RunDir
+    from .evaluate import evaluate_run, format_summary
+    from .models import DecoderConfig, load_policy
+
+    policy, tok = load_policy(args.model)
+    ref = load_policy(args.ref, with_tokenizer=False) if args.ref else None
+    decoder = DecoderConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
+    result = evaluate_run(policy, tok, ref=ref, samples_per_prompt=args.samples_per_prompt, seed=args.seed,
+                          template=args.template, decoder=decoder)
+    run = RunDir.create(args.output_dir, "eval")
+    run.write_record(config=vars(args) | {"func": None}, seed=args.seed, data_version=None, template=args.template,
+                     reference=args.ref, policy_version=str(args.model), decoder=decoder.as_dict())
+    run.write_eval(result)
+    print(format_summary(result["summary"]))
+    if ref is not None:
+        print(f"win rate vs reference {result['win_rate']:.3f}; KL k3 {result['kl/k3']:.3f} nats "
+              f"(95% CI {result['kl/k3_ci95'][0]:.3f}..{result['kl/k3_ci95'][1]:.3f})")
+    print(f"run directory: {run.path}")
+    return 0
 
 
 def _check_env(args: argparse.Namespace) -> int:
@@ -14,7 +116,7 @@ def _check_env(args: argparse.Namespace) -> int:
 def _build_data(args: argparse.Namespace) -> int:
     from .build import BuildConfig, build
 
-    build(BuildConfig(out=args.out, seed=args.seed, model=not args.datasets_only, sft_steps=args.sft_steps))
+    build(config_from_args(BuildConfig, args))
     return 0
 
 
@@ -25,13 +127,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_check_env)
     from .build import BuildConfig
 
-    d = BuildConfig()
     p = sub.add_parser("build-data", help="regenerate the shipped datasets and reference policy from seeds")
-    p.add_argument("--out", default=d.out, help="data folder (default: the kit's data/)")
-    p.add_argument("--seed", type=int, default=d.seed, help="base seed")
-    p.add_argument("--sft-steps", type=int, default=d.sft_steps, help="SFT steps of the reference policy")
-    p.add_argument("--datasets-only", action="store_true", help="write the datasets, not the model")
+    add_config_flags(p, BuildConfig)
     p.set_defaults(func=_build_data)
+    for name, (module, cls_name, _) in TRAINERS.items():
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+        except ModuleNotFoundError:
+            continue
+        p = sub.add_parser(name, help=f"train with {cls_name}; every field is a flag")
+        add_config_flags(p, cls)
+        p.set_defaults(func=lambda a, n=name: _run_trainer(n, a))
+    p = sub.add_parser("eval", help="audit a policy on held-out prompts, by slice; writes a run directory")
+    p.add_argument("--model", required=True, help="policy: run checkpoint folder, shipped name or hub name")
+    p.add_argument("--ref", default="assistant-sft", help="reference policy for KL and win rate ('' for none)")
+    p.add_argument("--samples-per-prompt", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--template", default="default", help="chat template name")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--output-dir", default="runs")
+    p.set_defaults(func=_eval)
     return parser
 
 

@@ -65,4 +65,4 @@ def test_makefile_never_lets_pip_choose_torch_blindly():
     torch_step = make.index("torch==2.13.0")
     kit_step = make.index('install -q -e ".[dev]"')
     assert torch_step < kit_step, "torch must be installed before the kit pulls it in"
-    assert "--no-index" in make  # the local CPU wheel is used without touching a registry
+    assert "--no-deps --no-index" in make  # the local CPU wheel is detected without touching a registry

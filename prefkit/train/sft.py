@@ -26,6 +26,8 @@ class SFTConfig(TrainConfig):
     """Chat template the prompts are rendered with (a name from the tokenizer's templates)."""
     max_length: int = 128
     """Truncate prompt+response to this many tokens."""
+    eval_samples_per_prompt: int = 2
+    """Held-out evaluation at the end (eval.json): samples per held-out prompt; 0 skips it."""
 
 
 def sft_step(model, batch):
@@ -63,6 +65,11 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
     history = train_loop(model, config, run, next_batch, sft_step, tokenizer=tokenizer, desc="sft",
                          main_metric="logps/completion")
     model.eval()
+    if config.eval_samples_per_prompt:
+        from ..evaluate import evaluate_run
+
+        run.write_eval(evaluate_run(model, tokenizer, samples_per_prompt=config.eval_samples_per_prompt,
+                                    seed=config.seed, template=config.template))
     run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
     model.prefkit_run = run  # where this model's record lives, for the caller
     return model, history
