@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml
 		$(PIP) install "$(TORCH)"; \
 	elif nvidia-smi >/dev/null 2>&1; then \
 		echo "torch: GPU found, installing the CUDA build"; $(PIP) install "torch>=2.4"; \
-	elif $(PIP) download -q --no-deps --no-index -d "$$(mktemp -d)" "torch==2.13.0" >/dev/null 2>&1; then \
+	elif $(PIP) install -q --dry-run --no-deps --no-index "torch==2.13.0" >/dev/null 2>&1; then \
 		echo "torch: installing the local CPU build 2.13.0"; $(PIP) install -q "torch==2.13.0"; \
 	else \
 		echo "torch: no GPU, installing the CPU build"; \
