@@ -192,6 +192,65 @@ class Bandit:
         return float(num / den)
 
 
+def _pair_tensors(bandit, pairs):
+    """(chosen, rejected, prompt) index tensors from the tuple ``Bandit.sample_pairs`` returns, checked."""
+    import torch
+
+    if len(pairs) == 2:
+        if not bandit.is_1d:
+            raise ValueError("this bandit has several prompts: pass (chosen_idx, rejected_idx, prompt_idx)")
+        chosen, rejected, prompt = pairs[0], pairs[1], np.zeros(len(pairs[0]), dtype=np.int64)
+    elif len(pairs) == 3:
+        chosen, rejected, prompt = pairs
+    else:
+        raise ValueError("pairs must be (chosen_idx, rejected_idx) or (chosen_idx, rejected_idx, prompt_idx)")
+    c, r, x = (torch.as_tensor(np.asarray(a, dtype=np.int64)) for a in (chosen, rejected, prompt))
+    if not (len(c) == len(r) == len(x)) or len(c) == 0:
+        raise ValueError(f"pairs need equal, non-zero lengths, got {len(c)}, {len(r)}, {len(x)}")
+    if min(c.min(), r.min()) < 0 or max(c.max(), r.max()) >= bandit.n_responses or x.max() >= bandit.n_prompts:
+        raise ValueError("pair indices are out of range for this bandit")
+
+    return c, r, x
+
+
+def _unique_triples(c, r, x):
+    """Distinct (x, y_w, y_l) triples and their share of the pairs: a full-batch loss over them is O(X K^2)."""
+    import torch
+
+    triples, counts = np.unique(np.stack([x.numpy(), c.numpy(), r.numpy()], axis=1), axis=0, return_counts=True)
+    x_u, c_u, r_u = (torch.as_tensor(col) for col in triples.T)  # (U,) each
+    return x_u, c_u, r_u, torch.as_tensor(counts / len(c))
+
+
+def fit_reward(bandit, pairs, steps=500, lr=0.1):
+    """A tabular reward model r_hat[x, y] fit by the Bradley-Terry loss on preference pairs; returns r_hat.
+
+    Minimizes mean -log sigmoid(r_hat(x, y_w) - r_hat(x, y_l)) (full batch, Adam, float64, from r_hat = 0).
+    With Bradley-Terry labels at temperature T the population optimum is r / T up to a constant per prompt,
+    so sigmoid(r_hat_w - r_hat_l) is calibrated; with deterministic labels (T = 0) the gaps grow without
+    bound as training goes on: an over-confident proxy.
+    """
+    import torch
+
+    from prefkit.losses import bradley_terry_loss
+
+    c, r, x = _pair_tensors(bandit, pairs)
+    x_u, c_u, r_u, weight = _unique_triples(c, r, x)
+    table = torch.zeros(bandit.n_prompts, bandit.n_responses, dtype=torch.float64, requires_grad=True)  # (X, K)
+    opt = torch.optim.Adam([table], lr=lr)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: see fit_policy
+    try:
+        for _ in range(steps):
+            loss = (weight * bradley_terry_loss(table[x_u, c_u], table[x_u, r_u])).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    return bandit._out(table.detach().numpy())
+
+
 def fit_policy(bandit, pairs, beta, kind="dpo", eps=0.0, steps=500, lr=0.1, batch_size=None, seed=0):
     """Train a tabular softmax policy on preference pairs with prefkit.losses.preference_loss; return probs.
 
@@ -207,19 +266,7 @@ def fit_policy(bandit, pairs, beta, kind="dpo", eps=0.0, steps=500, lr=0.1, batc
 
     from prefkit.losses import preference_loss
 
-    if len(pairs) == 2:
-        if not bandit.is_1d:
-            raise ValueError("this bandit has several prompts: pass (chosen_idx, rejected_idx, prompt_idx)")
-        chosen, rejected, prompt = pairs[0], pairs[1], np.zeros(len(pairs[0]), dtype=np.int64)
-    elif len(pairs) == 3:
-        chosen, rejected, prompt = pairs
-    else:
-        raise ValueError("pairs must be (chosen_idx, rejected_idx) or (chosen_idx, rejected_idx, prompt_idx)")
-    c, r, x = (torch.as_tensor(np.asarray(a, dtype=np.int64)) for a in (chosen, rejected, prompt))
-    if not (len(c) == len(r) == len(x)) or len(c) == 0:
-        raise ValueError(f"pairs need equal, non-zero lengths, got {len(c)}, {len(r)}, {len(x)}")
-    if min(c.min(), r.min()) < 0 or max(c.max(), r.max()) >= bandit.n_responses or x.max() >= bandit.n_prompts:
-        raise ValueError("pair indices are out of range for this bandit")
+    c, r, x = _pair_tensors(bandit, pairs)
     if batch_size is not None and not 1 <= batch_size:
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}")
 
@@ -232,9 +279,7 @@ def fit_policy(bandit, pairs, beta, kind="dpo", eps=0.0, steps=500, lr=0.1, batc
     if full_batch:
         # The mean over n pairs equals a count-weighted mean over the distinct (x, y_w, y_l) triples: the same
         # objective, but each step costs O(X K^2) instead of O(n).
-        triples, counts = np.unique(np.stack([x.numpy(), c.numpy(), r.numpy()], axis=1), axis=0, return_counts=True)
-        x_u, c_u, r_u = (torch.as_tensor(col) for col in triples.T)  # (U,) each
-        weight = torch.as_tensor(counts / n)  # (U,)
+        x_u, c_u, r_u, weight = _unique_triples(c, r, x)
     threads = torch.get_num_threads()
     # The tensors are tiny: a second thread only adds OpenMP spin-waiting, which on a busy 2-core laptop made
     # a 0.2 s fit take 4 s. Use one thread and restore the caller's setting afterwards.
@@ -261,4 +306,4 @@ def fit_policy(bandit, pairs, beta, kind="dpo", eps=0.0, steps=500, lr=0.1, batc
     return bandit._out(probs)
 
 
-__all__ = ["Bandit", "fit_policy"]
+__all__ = ["Bandit", "fit_policy", "fit_reward"]

@@ -15,9 +15,9 @@ import math
 
 import torch
 
-from .losses import kl_estimate
-from .models import DecoderConfig, generate, score_responses
-from .worlds import assistant as world
+from ..losses import kl_estimate
+from ..models import DecoderConfig, generate, score_responses
+from ..worlds import assistant as world
 
 
 def sample_responses(model, tokenizer, prompts: Sequence[str] | None = None, samples_per_prompt: int = 4,

@@ -1,0 +1,12 @@
+"""Measurement, kept apart from training: audit policies on held-out slices, audit reward models as proxies.
+
+policy        gold reward, refusal and compliance by slice, KL to the reference, win rate (eval.json)
+reward_audit  reward-model accuracy against the noise ceiling, calibration (ECE, reliability), length bias
+overopt       Gao, Schulman and Hilton (2022) overoptimization fits of gold reward against sqrt(KL)
+agreement     annotator agreement by slice (policy ambiguity) and relabel diffs (feedback drift)
+"""
+from .policy import (evaluate_policy, evaluate_run, format_summary, kl_to_reference, sample_responses, summarize,
+                     win_rate)
+
+__all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference", "sample_responses", "summarize",
+           "win_rate"]

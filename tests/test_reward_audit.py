@@ -1,0 +1,95 @@
+"""Reward models are proxies: accuracy against the noise ceiling, calibration, overoptimization, agreement."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prefkit.data import load_preferences
+from prefkit.evaluate.agreement import agreement_by_slice, relabel_report
+from prefkit.evaluate.overopt import fit_overoptimization
+from prefkit.evaluate.reward_audit import (accuracy_stderr, calibration, length_correlation, longer_answer_accuracy,
+                                           noise_ceiling, pairwise_accuracy)
+from prefkit.worlds.bandit import Bandit, fit_reward
+
+PREFS = "data/assistant/prefs"
+
+
+@pytest.fixture(scope="module")
+def bandit():
+    return Bandit.random(k=8, x=20, seed=0, reward_scale=1.5)
+
+
+def _scores(table, pairs):
+    c, r, x = pairs
+    return table[x, c], table[x, r]
+
+
+def test_bt_reward_model_reaches_the_ceiling_and_is_calibrated(bandit):
+    train = bandit.sample_pairs(40_000, seed=1, temperature=1.0)
+    test = bandit.sample_pairs(20_000, seed=2, temperature=1.0)
+    table = fit_reward(bandit, train, steps=400)
+    acc = pairwise_accuracy(*_scores(table, test))
+    c, r, x = test
+    gaps = bandit.rewards[x, c] - bandit.rewards[x, r]  # gold gap of the labelled pair (chosen minus rejected)
+    ceiling = noise_ceiling(gold_gaps=gaps, temperature=1.0)
+    assert ceiling == pytest.approx(bandit.accuracy_ceiling(0.0, 1.0), abs=0.01)
+    assert abs(acc - ceiling) < 3 * accuracy_stderr(acc, len(c)) + 0.005  # sampling error of the test labels
+    cal = calibration(*_scores(table, test))
+    assert cal.ece < 0.02
+    assert cal.counts.sum() == 2 * len(c)
+
+
+def test_deterministic_labels_make_an_over_confident_proxy(bandit):
+    train = bandit.sample_pairs(40_000, seed=1, temperature=0.0)
+    test = bandit.sample_pairs(20_000, seed=2, temperature=1.0)  # the world's real, noisy preferences
+    table = fit_reward(bandit, train, steps=400)
+    cal = calibration(*_scores(table, test))
+    filled = cal.counts > 0
+    assert cal.ece > 0.15
+    # over-confident: predictions are further from 1/2 than what happens
+    w = cal.counts[filled] / cal.counts[filled].sum()
+    assert np.sum(w * np.abs(cal.predicted[filled] - 0.5)) > np.sum(w * np.abs(cal.observed[filled] - 0.5)) + 0.1
+    calibrated = calibration(*_scores(fit_reward(bandit, bandit.sample_pairs(40_000, seed=1, temperature=1.0),
+                                                 steps=400), test))
+    assert cal.ece > 5 * calibrated.ece
+
+
+def test_noise_ceiling_closed_forms():
+    assert noise_ceiling(flip_rate=0.2) == pytest.approx(0.8)
+    assert noise_ceiling(flip_rate=0.4, gold_gaps=np.array([1.0, 0.0])) == pytest.approx(0.6 * 0.75 + 0.4 * 0.25)
+    gaps = np.array([0.0, 2.0, -2.0])
+    p = (0.5 + 2 / (1 + np.exp(-2.0))) / 3
+    assert noise_ceiling(gold_gaps=gaps, temperature=1.0) == pytest.approx(p)
+    with pytest.raises(ValueError, match="gold gaps"):
+        noise_ceiling(temperature=1.0)
+
+
+def test_gao_fits_recover_their_parameters_and_peaks():
+    d = np.linspace(0.2, 4, 12)
+    bon = fit_overoptimization(d ** 2, d * (1.0 - 0.25 * d), kind="bon")
+    assert (bon.a, bon.b) == pytest.approx((1.0, 0.25)) and bon.peak_d == pytest.approx(2.0) and bon.r2 > 0.999
+    assert bon.peak_kl == pytest.approx(4.0) and bon.peak_gain == pytest.approx(1.0)
+    rl = fit_overoptimization(d ** 2, d * (0.5 - 0.5 * np.log(d)), kind="rl")
+    assert (rl.a, rl.b) == pytest.approx((0.5, 0.5)) and rl.peak_d == pytest.approx(np.exp(0.0))
+    rising = fit_overoptimization(d ** 2, d, kind="bon")
+    assert rising.peak_d == float("inf")
+
+
+def test_length_biased_labels_follow_length_more_than_clean_labels():
+    clean = load_preferences(f"{PREFS}/clean")
+    length = load_preferences(f"{PREFS}/length")
+    assert longer_answer_accuracy(length["chosen"], length["rejected"]) > \
+        longer_answer_accuracy(clean["chosen"], clean["rejected"]) + 0.1
+    assert length_correlation([1, 2, 3, 4], [10, 20, 30, 41]) > 0.99
+
+
+def test_strict_annotator_disagrees_on_borderline_only_and_a_relabel_changes_the_data_version():
+    clean = load_preferences(f"{PREFS}/clean")
+    strict = load_preferences(f"{PREFS}/strict")
+    agree = agreement_by_slice(clean, strict)
+    assert agree["benign"] == 1.0 and agree["harmful"] == 1.0 and agree["borderline"] < 0.6
+    report = relabel_report(clean, strict)
+    assert report["data_version/old"] != report["data_version/new"]
+    assert report["rubric_version/new"] == ["v2-strict"] and report["flipped_by_slice"]["benign"] == 0.0
+    with pytest.raises(ValueError, match="same pairs"):
+        agreement_by_slice(clean, load_preferences(f"{PREFS}/clean", split="test"))
