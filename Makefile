@@ -16,7 +16,7 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test check-env data venv clean-venv
+.PHONY: lab test check-env data student venv clean-venv
 
 venv: $(STAMP)
 
@@ -55,6 +55,9 @@ test: $(STAMP)
 
 data: $(STAMP)
 	$(VENV)/bin/prefkit build-data
+
+student: $(STAMP)
+	$(VENV)/bin/prefkit labs make-student
 
 check-env: $(STAMP)
 	$(VENV)/bin/prefkit check-env

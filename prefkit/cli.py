@@ -120,6 +120,14 @@ def _build_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_student(args: argparse.Namespace) -> int:
+    from .labs.student import make_student
+
+    for path in make_student(args.labs, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prefkit", description="prefkit: preference optimization course kit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -138,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"train with {cls_name}; every field is a flag")
         add_config_flags(p, cls)
         p.set_defaults(func=lambda a, n=name: _run_trainer(n, a))
+    p = sub.add_parser("labs", help="lab tools: `prefkit labs make-student` writes the student versions")
+    labs = p.add_subparsers(dest="labs_command", metavar="TOOL")
+    q = labs.add_parser("make-student", help="labs/*.ipynb -> labs/student/*.ipynb, solutions replaced by stubs")
+    q.add_argument("--labs", default="labs", help="folder of solution notebooks")
+    q.add_argument("--out", default=None, help="output folder (default: <labs>/student)")
+    q.set_defaults(func=_make_student)
     p = sub.add_parser("eval", help="audit a policy on held-out prompts, by slice; writes a run directory")
     p.add_argument("--model", required=True, help="policy: run checkpoint folder, shipped name or hub name")
     p.add_argument("--ref", default="assistant-sft", help="reference policy for KL and win rate ('' for none)")

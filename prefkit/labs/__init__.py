@@ -1,0 +1,1 @@
+"""Labs: exercise checkers (``prefkit.labs.check``) and the student-version generator (``student``)."""
