@@ -65,3 +65,18 @@ def test_local_folder_keeps_its_chat_templates(tmp_path):
             {"role": "user", "content": "how do i bake bread ?"}]
     assert tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True,
                                    chat_template="chatml").startswith("<|system|> you are a helpful assistant .")
+
+
+def test_gpu_benchmark_script_runs_tiny_on_cpu(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_dpo_bench.py"), "--tiny", "--device", "cpu",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (result,) = [json.loads(p.read_text()) for p in tmp_path.glob("gpu_dpo_tiny-*.json")]
+    assert result["tokens_per_s"] > 0 and result["flops_per_token"] > 0 and result["final_loss"] > 0
+    assert (root / "benchmarks" / "gpu_check.sh").stat().st_mode & 0o111  # executable
