@@ -217,9 +217,12 @@ def _unique_triples(c, r, x):
     """Distinct (x, y_w, y_l) triples and their share of the pairs: a full-batch loss over them is O(X K^2)."""
     import torch
 
-    triples, counts = np.unique(np.stack([x.numpy(), c.numpy(), r.numpy()], axis=1), axis=0, return_counts=True)
-    x_u, c_u, r_u = (torch.as_tensor(col) for col in triples.T)  # (U,) each
-    return x_u, c_u, r_u, torch.as_tensor(counts / len(c))
+    k = int(max(c.max(), r.max())) + 1
+    keys = (x.numpy() * k + c.numpy()) * k + r.numpy()  # one integer per triple: 1-D unique is ~100x faster
+    uniq, counts = np.unique(keys, return_counts=True)
+    x_u, rest = np.divmod(uniq, k * k)
+    c_u, r_u = np.divmod(rest, k)
+    return (torch.as_tensor(x_u), torch.as_tensor(c_u), torch.as_tensor(r_u), torch.as_tensor(counts / len(c)))
 
 
 def fit_reward(bandit, pairs, steps=500, lr=0.1):
