@@ -22,7 +22,7 @@ TRAINERS = {
     "reward": ("prefkit.train.reward", "RewardConfig", "train_reward"),
     "dpo": ("prefkit.train.dpo", "DPOConfig", "dpo"),
     "rl": ("prefkit.train.rl", "RLConfig", "rl"),
-    "bon": ("prefkit.train.bon", "BestOfNConfig", "best_of_n_run"),
+    "bon": ("prefkit.train.bon", "BestOfNConfig", None),  # a decision rule: see _run_bon
 }
 
 
@@ -85,6 +85,27 @@ def _run_trainer(name: str, args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_bon(args: argparse.Namespace) -> int:
+    from .evaluate import format_summary
+    from .models import load_policy, load_reward_model
+    from .train.bon import BestOfNConfig, best_of_n
+    from .train.rewards import gold_reward_fn, reward_fn
+
+    config = config_from_args(BestOfNConfig, args)
+    policy, tok = load_policy(args.policy)
+    if args.reward_model == "gold":
+        score = gold_reward_fn()
+    else:
+        rm, rm_tok = load_reward_model(args.reward_model)
+        score = reward_fn(rm, rm_tok, template=config.template)
+    _, report = best_of_n(config, policy, tok, score)
+    print(format_summary(report["summary"]))
+    print(f"KL bound log n - (n-1)/n = {report['kl_bound']:.3f} nats" +
+          (f"; rank estimate {report['kl/rank']:.3f}" if "kl/rank" in report else ""))
+    print(f"run directory: {report['run_dir']}")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from .core import RunDir
     from .evaluate import evaluate_run, format_summary
@@ -143,9 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
             cls = getattr(importlib.import_module(module), cls_name)
         except ModuleNotFoundError:
             continue
-        p = sub.add_parser(name, help=f"train with {cls_name}; every field is a flag")
+        p = sub.add_parser(name, help=f"{'keep the best of n samples' if name == 'bon' else 'train'} with "
+                                      f"{cls_name}; every field is a flag")
         add_config_flags(p, cls)
         p.set_defaults(func=lambda a, n=name: _run_trainer(n, a))
+        if name == "bon":
+            p.add_argument("--policy", default="assistant-sft", help="policy to sample from")
+            p.add_argument("--reward-model", default="gold", help="'gold' or a reward-model checkpoint folder")
+            p.set_defaults(func=_run_bon)
     p = sub.add_parser("labs", help="lab tools: `prefkit labs make-student` writes the student versions")
     labs = p.add_subparsers(dest="labs_command", metavar="TOOL")
     q = labs.add_parser("make-student", help="labs/*.ipynb -> labs/student/*.ipynb, solutions replaced by stubs")

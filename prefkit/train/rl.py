@@ -1,0 +1,263 @@
+"""KL-penalized policy gradient on sampled responses: RLOO (or REINFORCE with a baseline) against a reward.
+
+Each step samples k responses per prompt from the CURRENT policy (no gradients), scores them, and takes one
+policy-gradient step on the KL-shaped, sequence-level reward
+
+    R(x, y) = r(x, y) - kl_coef * KL_hat(x, y),     KL_hat = k1: log pi(y|x) - log pi_ref(y|x)   (or k3)
+    A_i     = R_i - 1/(k-1) sum_{j != i} R_j                          RLOO, Ahmadian et al. 2024, eq. 4
+    loss    = -mean_i A_i log pi_theta(y_i | x)                       REINFORCE, Williams 1992
+
+which maximizes E[r] - kl_coef KL(pi || pi_ref): LARGER kl_coef stays CLOSER to pi_ref. With k1 the gradient
+is unbiased for that objective; k3 (lower variance, never negative; TRL's option) puts E[k3] = KL in the
+reward but its score-function gradient misses the pathwise term, so it is a slightly different penalty.
+
+r is the world's gold reward r* or a learned reward model (a proxy). Gold reward is logged at every step
+either way, so a run against a proxy shows when proxy reward keeps rising while gold falls (Goodhart).
+Metric names follow TRL's RLOOTrainer where they exist: reward, reward_std, kl, entropy,
+completions/mean_length, completions/clipped_ratio.
+
+    >>> policy, history = rl(RLConfig())                      # gold reward, laptop recipe
+    >>> policy, history = rl(RLConfig(reward_model="runs/reward-.../checkpoint", kl_coef=0.01))
+
+Laptop recipe (the defaults: gold reward, kl_coef 0.05, 60 steps of 32 samples): about 100 s of training plus
+15 s of evaluation on a 2-core CPU with one torch thread; held-out gold -0.16 -> 0.47, KL 3.8 nats, benign
+refusals 0.28 -> 0.15, harmful compliance 0.18 -> 0.07. What to inspect: gold by slice in eval.json and the
+samples whose gold fell; against a proxy, completions/mean_length and gold over steps in metrics.jsonl.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..core import RunDir, get_device, seed_everything
+from ..data import data_version
+from ..losses import KL_KINDS, kl_estimate
+from ..models import DecoderConfig, encode_responses, generate, load_policy, load_reward_model, sequence_logps
+from ..worlds import assistant as world
+from .config import TrainConfig
+from .loop import BatchOrder, train_loop
+from .rewards import gold_reward_fn, last_token_index, reward_fn as make_reward_fn
+
+BASELINES = ("rloo", "mean", "none")
+
+
+@dataclass
+class RLConfig(TrainConfig):
+    model: str = "assistant-sft"
+    """Policy to start from (shipped name, path or hub name; ignored when a policy object is passed)."""
+    reference: str | None = "assistant-sft"
+    """Frozen reference pi_ref of the KL penalty; None = a frozen copy of the starting policy."""
+    reward_model: str | None = None
+    """Reward model checkpoint to optimize (a proxy, e.g. <reward run>/checkpoint); None = the gold reward r*."""
+    reward_template: str = "default"
+    """Chat template the reward model scores with (the one it was trained with)."""
+    kl_coef: float = 0.05
+    """KL penalty strength (TRL's RLOO beta): LARGER kl_coef keeps the policy CLOSER to pi_ref."""
+    kl_estimator: str = "k1"
+    """Per-sequence KL estimate in the reward: 'k1' (log-ratio; unbiased gradient) or 'k3' (never negative)."""
+    num_generations: int = 4
+    """k: responses sampled per prompt (RLOO's leave-one-out baseline needs k >= 2)."""
+    baseline: str = "rloo"
+    """'rloo' (leave-one-out mean of the prompt's other samples), 'mean' (batch mean), or 'none'."""
+    normalize_advantages: bool = False
+    """Divide advantages by their standard deviation in the batch (TRL's normalize_advantages)."""
+    prompts: str = "train"
+    """Training prompts: the world's 'train' prompts (held-out prompts are kept for eval.json)."""
+    template: str = "default"
+    """Chat template of the policy, in sampling, training and the final evaluation."""
+    temperature: float = 1.0
+    """Sampling temperature in training (1: samples from pi itself, which the KL estimate assumes)."""
+    max_new_tokens: int = 64
+    """Longest sampled response, in tokens; longer ones are cut (completions/clipped_ratio) and scored as cut."""
+    eval_samples_per_prompt: int = 2
+    """Responses per held-out prompt for eval.json (gold by slice, refusals, KL, win rate); 0 = skip."""
+    steps: int = 60
+    """Optimizer steps (the laptop recipe: 60 steps of 32 samples)."""
+    batch_size: int = 32
+    """Responses per optimizer step: batch_size / num_generations prompts, k responses each."""
+    lr: float = 3e-4
+    """Peak learning rate (AdamW)."""
+    warmup_steps: int = 5
+    """Linear warmup from 0 to lr."""
+    decay: bool = False
+    """Hold the learning rate after warmup (RL runs are often stopped early; a decay would hide drift)."""
+    log_every: int = 5
+    """Write a metrics row every this many steps."""
+
+    def __post_init__(self):
+        if self.kl_estimator not in ("k1", "k3"):
+            raise ValueError(f"kl_estimator must be 'k1' or 'k3' (of {KL_KINDS}), got {self.kl_estimator!r}")
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
+        if self.baseline == "rloo" and self.num_generations < 2:
+            raise ValueError("the RLOO baseline needs num_generations >= 2 (or use baseline='mean')")
+        if self.prompts not in world.SPLITS:
+            raise ValueError(f"prompts must be one of {world.SPLITS}, got {self.prompts!r}")
+        if self.kl_coef < 0:
+            raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
+        micro = self.batch_size // max(self.grad_accum, 1)
+        if self.batch_size % self.grad_accum or micro % self.num_generations:
+            raise ValueError(f"batch_size={self.batch_size} must split into grad_accum={self.grad_accum} micro-batches "
+                             f"that are multiples of num_generations={self.num_generations}")
+
+    @property
+    def decoder(self) -> DecoderConfig:
+        return DecoderConfig(temperature=self.temperature, max_new_tokens=self.max_new_tokens)
+
+
+# ------------------------------------------------------------------------------------- pure functions
+def advantages(rewards: torch.Tensor, k: int, baseline: str = "rloo", normalize: bool = False) -> torch.Tensor:
+    """Advantages of B = P k rewards, grouped by prompt (k consecutive samples per prompt).        # (B,)
+
+    rloo: A_i = R_i - (sum_j R_j - R_i)/(k - 1)   (prompt's other samples; = k/(k-1) (R_i - mean_prompt))
+    mean: A_i = R_i - mean_batch(R);   none: A_i = R_i
+    """
+    if baseline == "rloo":
+        grouped = rewards.view(-1, k)                                                             # (P, k)
+        baseline_ = (grouped.sum(1, keepdim=True) - grouped) / (k - 1)                          # (P, k)
+        adv = (grouped - baseline_).reshape(-1)
+    elif baseline == "mean":
+        adv = rewards - rewards.mean()
+    else:
+        adv = rewards
+    if normalize:
+        adv = adv / (adv.std() + 1e-4)
+    return adv                                                                                    # (B,)
+
+
+def policy_gradient_loss(logps: torch.Tensor, advantages_: torch.Tensor) -> torch.Tensor:
+    """REINFORCE: -mean(A log pi(y|x)), the advantages held constant.                          scalar"""
+    return -(advantages_.detach() * logps).mean()
+
+
+# ------------------------------------------------------------------------------------------- one step
+def rollout(model, tokenizer, prompts: list[str], cfg: RLConfig, seed: int) -> tuple[list[str], dict]:
+    """k responses per prompt from the current policy (no gradients), encoded for scoring.
+
+    A response cut at max_new_tokens gets no end-of-sequence token in its response mask, so its log-prob is
+    that of the tokens actually sampled. Returns (responses, batch) with input_ids, attention_mask,
+    response_mask of shape (P k, T) and truncated (P k,).
+    """
+    repeated = [p for p in prompts for _ in range(cfg.num_generations)]
+    sampler = getattr(model, "module", model)  # unwrap DDP for .generate
+    responses = generate(sampler, tokenizer, repeated, template=cfg.template, seed=seed, decoder=cfg.decoder,
+                         batch_size=len(repeated))
+    enc = encode_responses(tokenizer, repeated, responses, template=cfg.template)
+    n_tokens = enc["response_mask"].sum(1) - 1                                                    # (B,) w/o EOS
+    truncated = n_tokens >= cfg.max_new_tokens                                                    # (B,)
+    rows = truncated.nonzero().squeeze(-1)
+    enc["response_mask"][rows, last_token_index(enc["attention_mask"])[rows]] = 0                 # drop added EOS
+    enc["truncated"] = truncated
+    return responses, enc
+
+
+def rl_step(model, ref, tokenizer, batch: dict, prompts: list[str], reward, gold, cfg: RLConfig):
+    """``(loss, metrics)`` of one micro-batch: sample, score, shape with the KL penalty, policy gradient."""
+    device = batch["prompt_idx"].device
+    chosen = [prompts[i] for i in batch["prompt_idx"].tolist()]
+    repeated = [p for p in chosen for _ in range(cfg.num_generations)]
+    responses, enc = rollout(model, tokenizer, chosen, cfg, int(batch["seed"]))
+    enc = {k: v.to(device) for k, v in enc.items()}
+    logps = sequence_logps(model, enc["input_ids"], enc["attention_mask"], enc["response_mask"])   # (B,)
+    with torch.no_grad():
+        ref_logps = sequence_logps(ref, enc["input_ids"], enc["attention_mask"], enc["response_mask"])  # (B,)
+    scores = torch.as_tensor(reward(repeated, responses), dtype=torch.float32, device=device)      # (B,)
+    gold_scores = torch.as_tensor(gold(repeated, responses), dtype=torch.float32, device=device)   # (B,)
+    kl = kl_estimate(logps.detach(), ref_logps, kind=cfg.kl_estimator)                            # (B,)
+    shaped = scores - cfg.kl_coef * kl                                                            # (B,)
+    adv = advantages(shaped, cfg.num_generations, cfg.baseline, cfg.normalize_advantages)         # (B,)
+    loss = policy_gradient_loss(logps, adv)
+    n_tok = enc["response_mask"][:, 1:].sum(1).float()                                             # (B,)
+    metrics = {"reward": scores.mean(), "reward_std": scores.std(), "gold": gold_scores.mean(),
+               "kl": kl.mean(), "kl/k1": kl_estimate(logps.detach(), ref_logps, "k1").mean(),
+               "kl/k3": kl_estimate(logps.detach(), ref_logps, "k3").mean(), "rlhf_reward": shaped.mean(),
+               "entropy": -logps.detach().sum() / n_tok.sum(),
+               "completions/mean_length": n_tok.mean(), "completions/clipped_ratio": enc["truncated"].float().mean(),
+               "refusal_rate": torch.tensor(np.mean([world.classify(p, y) == "refuse"
+                                                     for p, y in zip(repeated, responses)]),
+                                            dtype=torch.float32, device=device)}
+    return loss, {k: v.detach() for k, v in metrics.items()}
+
+
+# ------------------------------------------------------------------------------------------------ trainer
+def _frozen(model):
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
+    """Optimize the policy against ``reward_fn`` (default: config.reward_model, else gold) with a KL penalty.
+
+    Returns ``(policy, history)``. The run directory holds run.json (config, seed, prompt-set version,
+    template, reference model, reward, decoder), metrics.jsonl (one row per log_every steps: reward, gold, kl,
+    kl/k1, kl/k3, rlhf_reward, entropy (nats per token, Monte Carlo), completions/mean_length,
+    completions/clipped_ratio, refusal_rate, reward_std, loss, grad_norm, learning_rate), checkpoint/ and
+    eval.json (``evaluate_run`` on held-out prompts against pi_ref, plus the proxy reward of its samples).
+    """
+    from ..evaluate import evaluate_run
+
+    seed_everything(config.seed)
+    if policy is None:
+        policy, tokenizer = load_policy(config.model)
+    if tokenizer is None:
+        raise ValueError("pass the tokenizer together with the policy")
+    if ref is None:
+        ref = load_policy(config.reference, with_tokenizer=False) if config.reference else copy.deepcopy(policy)
+    if ref is policy:
+        raise ValueError("ref must be a separate model from the policy (pass a copy, e.g. copy.deepcopy(policy))")
+    device = get_device(config.device)
+    _frozen(ref).to(device)
+    if reward_fn is None and config.reward_model:
+        rm, rm_tok = load_reward_model(config.reward_model)
+        reward_fn = make_reward_fn(_frozen(rm), rm_tok, template=config.reward_template)
+    reward, reward_name = (reward_fn, _name(reward_fn, config)) if reward_fn is not None else (gold_reward_fn(), "gold")
+    if getattr(reward, "model", None) is not None:
+        reward.model.to(device)
+    texts = [p.text for p in (world.train_prompts() if config.prompts == "train" else world.heldout_prompts())]
+    if config.prompts == "heldout":
+        warnings.warn("RL on the held-out prompts: eval.json then measures training prompts, not generalization")
+    run = RunDir(config.run_dir) if config.run_dir else RunDir.create(config.output_dir, "rl")
+    if config.resume and run.record_path.exists():
+        run.update_record(resumed=True)
+    else:
+        run.write_record(config=config, seed=config.seed, data_version=data_version([{"prompt": t} for t in texts]),
+                         template=config.template, reference=config.reference or config.model, policy_version=None,
+                         decoder=config.decoder.as_dict(), device=str(device), reward=reward_name,
+                         base_model=getattr(policy.config, "_name_or_path", None) or config.model)
+    k = config.num_generations
+    order = BatchOrder(len(texts), config.batch_size // config.grad_accum // k, config.seed)
+
+    def next_batch(i):  # prompt indices as a tensor, so a data-parallel loop can shard them across ranks
+        return {"prompt_idx": torch.as_tensor(order(i), dtype=torch.long),
+                "seed": torch.tensor(config.seed * 1_000_003 + i)}
+
+    def step_fn(model, batch):
+        return rl_step(model, ref, tokenizer, batch, texts, reward, world.gold_rewards, config)
+
+    history = train_loop(policy, config, run, next_batch, step_fn, tokenizer=tokenizer, desc="rl", main_metric="gold")
+    policy.eval()
+    run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
+    if config.eval_samples_per_prompt > 0:
+        result = evaluate_run(policy, tokenizer, ref=ref, samples_per_prompt=config.eval_samples_per_prompt,
+                              seed=config.seed, template=config.template)
+        if reward_name != "gold":
+            result["proxy"] = float(np.mean(reward([s["prompt"] for s in result["samples"]],
+                                                   [s["response"] for s in result["samples"]])))
+        run.write_eval(result)
+    policy.prefkit_run = run  # where this model's record lives, for the caller
+    return policy, history
+
+
+def _name(reward_fn, config: RLConfig) -> str:
+    if reward_fn is world.gold_rewards:
+        return "gold"
+    run = getattr(getattr(reward_fn, "model", None), "prefkit_run", None)
+    return str(run.path) if run is not None else (config.reward_model or getattr(reward_fn, "__name__", "custom"))
+
+
+__all__ = ["RLConfig", "BASELINES", "rl", "rl_step", "rollout", "advantages", "policy_gradient_loss"]
