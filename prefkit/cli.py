@@ -12,6 +12,7 @@ import ast
 import dataclasses
 import importlib
 import inspect
+import os
 import sys
 import textwrap
 import typing
@@ -52,7 +53,15 @@ def _arg_type(annotation):
     base = args[0]
     if base is bool:
         return None, True
-    return (base if base in (int, float, str) else str), False
+    base = base if base in (int, float, str) else str
+    if type(None) not in typing.get_args(annotation):
+        return base, False
+
+    def optional(text: str):  # "--reference none" sets a field whose default may be a value back to None
+        return None if text.lower() == "none" else base(text)
+
+    optional.__name__ = base.__name__
+    return optional, False
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cls) -> None:
@@ -81,7 +90,8 @@ def _run_trainer(name: str, args: argparse.Namespace) -> int:
     config = config_from_args(getattr(mod, cls_name), args)
     model, _ = getattr(mod, fn_name)(config)
     run = getattr(model, "prefkit_run", None)
-    print(f"run directory: {run.path if run is not None else config.output_dir}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch` / torchrun: once, not once per process
+        print(f"run directory: {run.path if run is not None else config.output_dir}")
     return 0
 
 

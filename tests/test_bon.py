@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from prefkit.models import load_policy
 from prefkit.train.bon import BestOfNConfig, best_of_n, best_of_n_curve, format_curve, sample_candidates
@@ -25,13 +24,7 @@ from prefkit.worlds.bandit import Bandit
 NS = (1, 2, 4, 8, 16, 32)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on 2 shared cores OpenMP threads spin-wait on each other (about 7x slower here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

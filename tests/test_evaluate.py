@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from prefkit.evaluate import evaluate_run, kl_to_reference, summarize, win_rate
+from prefkit.evaluate import evaluate_run, summarize, win_rate
 from prefkit.models import load_policy
 from prefkit.worlds import assistant as world
 

@@ -16,20 +16,15 @@ from prefkit.data import load_preferences
 from prefkit.losses import bradley_terry_loss
 from prefkit.models import encode_responses, load_policy, load_reward_model
 from prefkit.train.reward import (RewardConfig, encode_reward_pairs, pair_rewards, reward_loss, reward_step,
-                                  select_rows, train_reward)
+                                  train_reward)
+from prefkit.train.pairs import select_pairs
 from prefkit.train.rewards import gold_reward_fn, last_token_index, pooled_rewards, reward_fn
 from prefkit.worlds import assistant as world
 
 CLEAN = "data/assistant/prefs/clean"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on 2 shared cores OpenMP threads spin-wait on each other (about 7x slower here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +122,7 @@ def test_the_margin_column_is_used_only_when_asked(tok, test_pairs):
     model, _ = load_reward_model("assistant-sft")
     with torch.no_grad():
         model.score.weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(0))
-        batch = select_rows(used, range(6))
+        batch = select_pairs(used, range(6))
         loss, metrics = reward_step(model, batch, RewardConfig())
         r_w, r_l = pair_rewards(model, batch)
     torch.testing.assert_close(loss, bradley_terry_loss(r_w, r_l, used["margin"]).mean())

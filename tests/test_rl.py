@@ -24,13 +24,7 @@ FAST = dict(batch_size=32, lr=3e-4, log_every=5, progress=False, eval_samples_pe
 KL_COEFS = (0.01, 2.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on 2 shared cores OpenMP threads spin-wait on each other (about 7x slower here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -80,3 +80,40 @@ def test_gpu_benchmark_script_runs_tiny_on_cpu(tmp_path):
     (result,) = [json.loads(p.read_text()) for p in tmp_path.glob("gpu_dpo_tiny-*.json")]
     assert result["tokens_per_s"] > 0 and result["flops_per_token"] > 0 and result["final_loss"] > 0
     assert (root / "benchmarks" / "gpu_check.sh").stat().st_mode & 0o111  # executable
+
+
+def test_trainer_config_switches_on_lora_and_checkpointing(tmp_path):
+    """``lora_r`` and ``gradient_checkpointing`` in a trainer config: the adapters train, the checkpoint holds
+    only them, and load_policy gives back the merged model with the trained model's log-probs."""
+    from prefkit.core import DATA_DIR
+    from prefkit.data import load_preferences
+    from prefkit.train import DPOConfig, dpo
+    from prefkit.train.loop import CHECKPOINT
+
+    torch.set_num_threads(1)
+    prefs = str(DATA_DIR / "assistant" / "prefs" / "clean")
+    pairs = load_preferences(prefs, "train[:32]")
+    base, tok = load_policy("assistant-sft")
+    cfg = DPOConfig(data=prefs, steps=3, batch_size=8, lr=1e-2, warmup_steps=0, log_every=1, lora_r=4,
+                    gradient_checkpointing=True, eval_samples_per_prompt=0, progress=False,
+                    output_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    model, history = dpo(cfg, model=base, tokenizer=tok, dataset=pairs)
+    assert history[-1]["loss"] < history[0]["loss"]  # step 1 is log 2: only the adapters can have moved it
+    ckpt = model.prefkit_run.path / CHECKPOINT
+    assert (ckpt / "adapter_model.safetensors").exists() and not (ckpt / "model.safetensors").exists()
+    merged, _ = load_policy(ckpt)
+    batch = encode_responses(tok, PROMPTS, RESPONSES)
+    model.eval()
+    with torch.no_grad():
+        trained, reloaded = sequence_logps(model, **batch), sequence_logps(merged, **batch)
+        start = sequence_logps(load_policy("assistant-sft")[0], **batch)
+    torch.testing.assert_close(reloaded, trained, rtol=0, atol=1e-4)
+    assert (trained - start).abs().max() > 1e-3  # the adapters moved the policy
+
+
+def test_dtype_field_is_checked():
+    from prefkit.train import DPOConfig
+
+    assert DPOConfig(dtype="bfloat16").torch_dtype() == torch.bfloat16 and DPOConfig().torch_dtype() is None
+    with pytest.raises(ValueError, match="dtype must be"):
+        DPOConfig(dtype="bf16").torch_dtype()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import filecmp
 import re
 import warnings
-from pathlib import Path
 
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -63,6 +63,10 @@ def build_tiny_lm(config, seed: int = 0):
     return AutoModelForCausalLM.from_config(config)
 
 
+def _is_adapter(path: str) -> bool:
+    return (Path(path) / "adapter_config.json").exists() and not (Path(path) / "config.json").exists()
+
+
 def _loading_kwargs(dtype, trust_remote_code: bool) -> dict:
     kwargs = {"trust_remote_code": trust_remote_code, "use_safetensors": None}
     if dtype is not None:
@@ -90,7 +94,13 @@ def load_policy(name_or_path: str | os.PathLike = SHIPPED_POLICY, dtype: torch.d
 
     path = resolve(name_or_path)
     with hf_quiet():
-        model = AutoModelForCausalLM.from_pretrained(path, **_loading_kwargs(dtype, trust_remote_code))
+        if _is_adapter(path):  # a LoRA run's checkpoint: its base model with the adapters merged in
+            from peft import AutoPeftModelForCausalLM
+
+            model = AutoPeftModelForCausalLM.from_pretrained(path, **_loading_kwargs(dtype, trust_remote_code))
+            model = model.merge_and_unload()
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, **_loading_kwargs(dtype, trust_remote_code))
     if not with_tokenizer:
         return model
     return model, load_tokenizer(path, trust_remote_code=trust_remote_code)
@@ -107,8 +117,14 @@ def load_reward_model(name_or_path: str | os.PathLike, dtype: torch.dtype | None
 
     path = resolve(name_or_path)
     with hf_quiet():
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1,
-                                                                   **_loading_kwargs(dtype, trust_remote_code))
+        if _is_adapter(path):  # a LoRA reward model: base + adapters (merged) + its trained score head
+            from peft import AutoPeftModelForSequenceClassification
+
+            model = AutoPeftModelForSequenceClassification.from_pretrained(
+                path, num_labels=1, **_loading_kwargs(dtype, trust_remote_code)).merge_and_unload()
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1,
+                                                                       **_loading_kwargs(dtype, trust_remote_code))
     tok = load_tokenizer(path, trust_remote_code=trust_remote_code)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id

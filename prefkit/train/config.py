@@ -38,3 +38,20 @@ class TrainConfig:
     """'cpu', 'cuda', 'mps' or None for the best available (cuda, else cpu)."""
     progress: bool = True
     """Show a progress bar."""
+    dtype: str | None = None
+    """Weights dtype when the trainer loads a model by name: 'float32', 'bfloat16', 'float16', or None for the
+    checkpoint's own. On CUDA the loop already runs bf16 autocast (log-probs stay fp32) with fp32 weights."""
+    lora_r: int = 0
+    """LoRA rank (through peft): 0 trains every weight; 8 or 16 trains small adapters only (hub-size models)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory for about 30% more compute (long sequences)."""
+
+    def torch_dtype(self):
+        """``dtype`` as a torch dtype (None stays None)."""
+        import torch
+
+        if self.dtype is None:
+            return None
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be 'float32', 'bfloat16', 'float16' or None, got {self.dtype!r}")
+        return getattr(torch, self.dtype)

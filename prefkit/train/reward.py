@@ -22,18 +22,18 @@ corr/reward_length in eval.json.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..core import DATA_DIR, RunDir, seed_everything
+from ..core import seed_everything
 from ..data import data_version, load_preferences
 from ..losses import bradley_terry_loss
-from ..models import encode_responses, load_reward_model
+from ..models import load_reward_model, prepare_for_training
 from ..worlds import assistant as world
 from .config import TrainConfig
-from .loop import BatchOrder, train_loop
+from .loop import BatchOrder, create_run_dir, make_accelerator, train_loop
+from .pairs import encode_pairs, resolve_data, select_pairs
 from .rewards import pooled_rewards
 
 
@@ -73,39 +73,18 @@ class RewardConfig(TrainConfig):
 
 
 # ------------------------------------------------------------------------------------------------- data
-def resolve_data(path: str) -> str:
-    """``path`` as given when it exists (or is a hub name), else the shipped copy under prefkit's data folder."""
-    if Path(path).exists() or not path.startswith("data/"):
-        return path
-    shipped = DATA_DIR / path[len("data/"):]
-    return str(shipped) if shipped.exists() else path
-
-
 def encode_reward_pairs(tokenizer, dataset, template: str | None, max_length: int | None, use_margin: bool) -> dict:
-    """Token ids and masks of y_w and y_l, padded to one width, and the margins.   (N, T) each; margin (N,)
+    """``encode_pairs`` of the dataset plus the margins.   (N, T) each; margin (N,)
 
     The margin is the data's "margin" column when ``use_margin`` and the column exists (a row without one
     counts as 0), else 0 for every pair.
     """
-    n = len(dataset)
-    prompts = list(dataset["prompt"])
-    enc = encode_responses(tokenizer, prompts * 2, list(dataset["chosen"]) + list(dataset["rejected"]),
-                           template=template, max_length=max_length)                         # (2N, T)
-    out = {f"{side}_{k}": half for k, v in enc.items() if k != "response_mask"
-           for side, half in zip(("chosen", "rejected"), (v[:n], v[n:]))}
+    out = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], template, max_length)
+    out = {k: v for k, v in out.items() if not k.endswith("response_mask")}  # the score is read at the last token
     has_margin = use_margin and "margin" in dataset.column_names
-    margins = [0.0 if m is None else m for m in dataset["margin"]] if has_margin else [0.0] * n
+    margins = [0.0 if m is None else m for m in dataset["margin"]] if has_margin else [0.0] * len(dataset)
     out["margin"] = torch.tensor(margins, dtype=torch.float)                                      # (N,)
     return out
-
-
-def select_rows(tensors: dict, idx) -> dict:
-    """Rows ``idx``, with columns that are padding in every selected row dropped."""
-    idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
-    batch = {k: v[idx] for k, v in tensors.items()}
-    used = ((batch["chosen_attention_mask"] + batch["rejected_attention_mask"]).sum(0) > 0).nonzero()   # (T', 1)
-    lo, hi = int(used[0]), int(used[-1]) + 1
-    return {k: (v[:, lo:hi] if v.dim() == 2 else v) for k, v in batch.items()}
 
 
 def pair_rewards(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +137,7 @@ def evaluate_reward_model(model, tokenizer, dataset, template: str | None = "def
     tensors = encode_reward_pairs(tokenizer, dataset, template, max_length, use_margin)
     r_w, r_l = [], []
     for start in range(0, len(dataset), batch_size):
-        batch = select_rows(tensors, range(start, min(start + batch_size, len(dataset))))
+        batch = select_pairs(tensors, range(start, min(start + batch_size, len(dataset))))
         a, b = pair_rewards(model, {k: v.to(device) for k, v in batch.items()})
         r_w.append(a.cpu())
         r_l.append(b.cpu())
@@ -210,7 +189,7 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
     """
     seed_everything(config.seed)
     if model is None:
-        model, tokenizer = load_reward_model(config.model)
+        model, tokenizer = load_reward_model(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
     if model.config.pad_token_id is None:
@@ -220,26 +199,31 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         dataset = load_preferences(data, config.split)
         if eval_dataset is None and config.eval_split:
             eval_dataset = load_preferences(data, config.eval_split)
-    run = RunDir(config.run_dir) if config.run_dir else RunDir.create(config.output_dir, "reward")
-    if config.resume and run.record_path.exists():
+    accelerator = make_accelerator(config)
+    main = accelerator.is_main_process  # under DDP only the main process writes the run directory
+    run = create_run_dir(config, "reward", accelerator)
+    if main and config.resume and run.record_path.exists():
         run.update_record(resumed=True)
-    else:
+    elif main:
         run.write_record(config=config, seed=config.seed, data_version=data_version(dataset), template=config.template,
                          reference=getattr(model.config, "_name_or_path", None) or config.model, policy_version=None,
-                         device=str(next(model.parameters()).device),
+                         device=str(accelerator.device), world_size=accelerator.num_processes,
                          eval_data_version=data_version(eval_dataset) if eval_dataset is not None else None,
                          margin_used=config.use_margin and "margin" in dataset.column_names)
     tensors = encode_reward_pairs(tokenizer, dataset, config.template, config.max_length, config.use_margin)
     order = BatchOrder(len(dataset), config.batch_size // config.grad_accum, config.seed)
-    history = train_loop(model, config, run, lambda i: select_rows(tensors, order(i)),
+    model = prepare_for_training(model, config.lora_r, config.gradient_checkpointing, reward_head=True)
+    history = train_loop(model, config, run, lambda i: select_pairs(tensors, order(i)),
                          lambda m, b: reward_step(m, b, config), tokenizer=tokenizer, desc="reward",
-                         main_metric="accuracy")
+                         main_metric="accuracy", accelerator=accelerator)
     model.eval()
-    run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
-    if eval_dataset is not None:
-        result = evaluate_reward_model(model, tokenizer, eval_dataset, config.template, config.max_length,
-                                       config.eval_batch_size, config.use_margin)
-        run.write_eval({"split": config.eval_split, "data_version": data_version(eval_dataset), **result})
+    if main:
+        run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
+        if eval_dataset is not None:
+            result = evaluate_reward_model(model, tokenizer, eval_dataset, config.template, config.max_length,
+                                           config.eval_batch_size, config.use_margin)
+            run.write_eval({"split": config.eval_split, "data_version": data_version(eval_dataset), **result})
+    accelerator.wait_for_everyone()
     model.prefkit_run = run  # where this model's record lives, for the caller
     return model, history
 
@@ -248,4 +232,4 @@ reward = train_reward
 """``prefkit.train.reward``: the name DESIGN.md 6 gives the reward-model trainer."""
 
 __all__ = ["RewardConfig", "train_reward", "reward", "reward_step", "reward_loss", "pair_rewards",
-           "evaluate_reward_model", "encode_reward_pairs", "select_rows", "resolve_data"]
+           "evaluate_reward_model", "encode_reward_pairs"]

@@ -33,13 +33,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..core import RunDir, get_device, seed_everything
+from ..core import seed_everything
 from ..data import data_version
 from ..losses import KL_KINDS, kl_estimate
-from ..models import DecoderConfig, encode_responses, generate, load_policy, load_reward_model, sequence_logps
+from ..models import (DecoderConfig, encode_responses, generate, load_policy, load_reward_model, prepare_for_training,
+                      sequence_logps)
 from ..worlds import assistant as world
 from .config import TrainConfig
-from .loop import BatchOrder, train_loop
+from .loop import BatchOrder, create_run_dir, make_accelerator, train_loop
 from .rewards import gold_reward_fn, last_token_index, reward_fn as make_reward_fn
 
 BASELINES = ("rloo", "mean", "none")
@@ -49,7 +50,7 @@ BASELINES = ("rloo", "mean", "none")
 class RLConfig(TrainConfig):
     model: str = "assistant-sft"
     """Policy to start from (shipped name, path or hub name; ignored when a policy object is passed)."""
-    reference: str | None = "assistant-sft"
+    reference: str | None = None
     """Frozen reference pi_ref of the KL penalty; None = a frozen copy of the starting policy."""
     reward_model: str | None = None
     """Reward model checkpoint to optimize (a proxy, e.g. <reward run>/checkpoint); None = the gold reward r*."""
@@ -203,14 +204,16 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
 
     seed_everything(config.seed)
     if policy is None:
-        policy, tokenizer = load_policy(config.model)
+        policy, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the policy")
     if ref is None:
-        ref = load_policy(config.reference, with_tokenizer=False) if config.reference else copy.deepcopy(policy)
+        ref = (load_policy(config.reference, dtype=config.torch_dtype(), with_tokenizer=False) if config.reference
+               else copy.deepcopy(policy))
     if ref is policy:
         raise ValueError("ref must be a separate model from the policy (pass a copy, e.g. copy.deepcopy(policy))")
-    device = get_device(config.device)
+    accelerator = make_accelerator(config)
+    device = accelerator.device
     _frozen(ref).to(device)
     if reward_fn is None and config.reward_model:
         rm, rm_tok = load_reward_model(config.reward_model)
@@ -221,13 +224,15 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     texts = [p.text for p in (world.train_prompts() if config.prompts == "train" else world.heldout_prompts())]
     if config.prompts == "heldout":
         warnings.warn("RL on the held-out prompts: eval.json then measures training prompts, not generalization")
-    run = RunDir(config.run_dir) if config.run_dir else RunDir.create(config.output_dir, "rl")
-    if config.resume and run.record_path.exists():
+    main = accelerator.is_main_process  # under DDP only the main process writes the run directory
+    run = create_run_dir(config, "rl", accelerator)
+    if main and config.resume and run.record_path.exists():
         run.update_record(resumed=True)
-    else:
+    elif main:
         run.write_record(config=config, seed=config.seed, data_version=data_version([{"prompt": t} for t in texts]),
                          template=config.template, reference=config.reference or config.model, policy_version=None,
                          decoder=config.decoder.as_dict(), device=str(device), reward=reward_name,
+                         world_size=accelerator.num_processes,
                          base_model=getattr(policy.config, "_name_or_path", None) or config.model)
     k = config.num_generations
     order = BatchOrder(len(texts), config.batch_size // config.grad_accum // k, config.seed)
@@ -239,16 +244,20 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     def step_fn(model, batch):
         return rl_step(model, ref, tokenizer, batch, texts, reward, world.gold_rewards, config)
 
-    history = train_loop(policy, config, run, next_batch, step_fn, tokenizer=tokenizer, desc="rl", main_metric="gold")
+    policy = prepare_for_training(policy, config.lora_r, config.gradient_checkpointing)  # after pi_ref was copied
+    history = train_loop(policy, config, run, next_batch, step_fn, tokenizer=tokenizer, desc="rl", main_metric="gold",
+                         accelerator=accelerator)
     policy.eval()
-    run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
-    if config.eval_samples_per_prompt > 0:
+    if main:
+        run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
+    if main and config.eval_samples_per_prompt > 0:
         result = evaluate_run(policy, tokenizer, ref=ref, samples_per_prompt=config.eval_samples_per_prompt,
                               seed=config.seed, template=config.template)
         if reward_name != "gold":
             result["proxy"] = float(np.mean(reward([s["prompt"] for s in result["samples"]],
                                                    [s["response"] for s in result["samples"]])))
         run.write_eval(result)
+    accelerator.wait_for_everyone()
     policy.prefkit_run = run  # where this model's record lives, for the caller
     return policy, history
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
-from ..core import RunDir, seed_everything
+from ..core import seed_everything
 from ..data import data_version, load_demonstrations
-from ..models import encode_responses, load_policy, sequence_logps
+from ..models import encode_responses, load_policy, prepare_for_training, sequence_logps
 from .config import TrainConfig
-from .loop import BatchOrder, train_loop
+from .loop import BatchOrder, create_run_dir, make_accelerator, train_loop
 
 
 @dataclass
@@ -42,16 +41,19 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
     """Fine-tune on demonstrations; returns ``(model, history)`` and writes a run directory."""
     seed_everything(config.seed)
     if model is None:
-        model, tokenizer = load_policy(config.model)
+        model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
-    run = RunDir(config.run_dir) if config.run_dir else RunDir.create(config.output_dir, "sft")
-    if config.resume and run.record_path.exists():
+    accelerator = make_accelerator(config)
+    main = accelerator.is_main_process  # under DDP only the main process writes the run directory
+    run = create_run_dir(config, "sft", accelerator)
+    if main and config.resume and run.record_path.exists():
         run.update_record(resumed=True)
-    else:
+    elif main:
         run.write_record(config=config, seed=config.seed, data_version=data_version(dataset), template=config.template,
-                         reference=None, policy_version=None, device=str(next(model.parameters()).device),
+                         reference=None, policy_version=None, device=str(accelerator.device),
+                         world_size=accelerator.num_processes,
                          base_model=getattr(model.config, "_name_or_path", None) or config.model)
     prompts, completions = dataset["prompt"], dataset["completion"]
     micro = config.batch_size // config.grad_accum
@@ -62,14 +64,17 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
         return encode_responses(tokenizer, [prompts[i] for i in idx], [completions[i] for i in idx],
                                 template=config.template, max_length=config.max_length)
 
+    model = prepare_for_training(model, config.lora_r, config.gradient_checkpointing)
     history = train_loop(model, config, run, next_batch, sft_step, tokenizer=tokenizer, desc="sft",
-                         main_metric="logps/completion")
+                         main_metric="logps/completion", accelerator=accelerator)
     model.eval()
-    if config.eval_samples_per_prompt:
+    if main and config.eval_samples_per_prompt:
         from ..evaluate import evaluate_run
 
         run.write_eval(evaluate_run(model, tokenizer, samples_per_prompt=config.eval_samples_per_prompt,
                                     seed=config.seed, template=config.template))
-    run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
+    if main:
+        run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
+    accelerator.wait_for_everyone()
     model.prefkit_run = run  # where this model's record lives, for the caller
     return model, history

@@ -1,0 +1,41 @@
+"""Preference pairs (x, y_w, y_l) as tensors: the one encoding the reward-model and DPO trainers share."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core import DATA_DIR
+from ..models import encode_responses
+
+
+def resolve_data(path: str) -> str:
+    """``path`` as given when it exists (or is a hub name), else the shipped copy under prefkit's data folder."""
+    if Path(path).exists() or not path.startswith("data/"):
+        return path
+    shipped = DATA_DIR / path[len("data/"):]
+    return str(shipped) if shipped.exists() else path
+
+
+def encode_pairs(tokenizer, prompts, chosen, rejected, template="default", max_length=None, padding_side="right"):
+    """Token ids and masks of every pair, y_w and y_l padded to one width.   each (N, T); keys chosen_*, rejected_*"""
+    n = len(prompts)
+    enc = encode_responses(tokenizer, list(prompts) * 2, list(chosen) + list(rejected), template=template,
+                           padding_side=padding_side, max_length=max_length)                  # (2N, T)
+    out = {}
+    for name, t in enc.items():
+        out[f"chosen_{name}"], out[f"rejected_{name}"] = t[:n], t[n:]
+    return out
+
+
+def select_pairs(tensors: dict, idx) -> dict:
+    """Rows ``idx`` of the encoded pairs, with the columns that are padding in every row dropped."""
+    idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+    batch = {k: v[idx] for k, v in tensors.items()}
+    used = ((batch["chosen_attention_mask"] + batch["rejected_attention_mask"]).sum(0) > 0).nonzero()   # (T', 1)
+    lo, hi = int(used[0]), int(used[-1]) + 1
+    return {k: (v[:, lo:hi] if v.dim() == 2 else v) for k, v in batch.items()}
+
+
+__all__ = ["resolve_data", "encode_pairs", "select_pairs"]
