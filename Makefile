@@ -4,6 +4,7 @@
 #   make test PYTEST_ARGS="-k data -x"              extra flags go to pytest
 #   make check-env                                  what is installed, which device, shipped files
 #   make data                                       regenerate data/ (datasets + reference policy) from seeds
+#   make tour TOUR_ARGS="--quick"                   the whole story (reward models, best-of-n, DPO, RL) in one report
 #   TORCH=torch==2.5.1+cu121 make lab               choose the torch build yourself (see README)
 
 PYTHON ?= python3
@@ -14,9 +15,10 @@ STAMP  := $(VENV)/.prefkit-installed
 TORCH  ?= auto
 LAB_ARGS ?=
 PYTEST_ARGS ?=
+TOUR_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test check-env data student venv clean-venv
+.PHONY: lab test check-env data student venv clean-venv tour
 
 venv: $(STAMP)
 
@@ -52,6 +54,9 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+tour: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/prefkit tour $(TOUR_ARGS)
 
 data: $(STAMP)
 	$(VENV)/bin/prefkit build-data

@@ -4,6 +4,7 @@
     prefkit build-data                      regenerate data/ from seeds (make data)
     prefkit sft|reward|dpo|rl|bon --help    train; every config field is a flag; prints the run directory
     prefkit eval --model PATH               audit a policy on held-out prompts by slice; writes eval.json
+    prefkit tour [--quick]                  the whole story on the shipped model and data: tables, figures, report
 """
 from __future__ import annotations
 
@@ -138,6 +139,15 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tour(args: argparse.Namespace) -> int:
+    from .tour import config_from_args as tour_config, format_tour, tour
+
+    result = tour(tour_config(args))
+    print(format_tour(result))
+    print(f"run folder: {result['dir']}")
+    return 0
+
+
 def _check_env(args: argparse.Namespace) -> int:
     from .environment import check_env
 
@@ -199,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--output-dir", default="runs")
     p.set_defaults(func=_eval)
+    from .tour import add_tour_flags
+
+    p = sub.add_parser("tour", help="run the whole story on the shipped model and data; prints tables, writes a "
+                                    "report with figures (--quick: the same pipeline, tiny)")
+    add_tour_flags(p)
+    p.set_defaults(func=_tour)
     return parser
 
 

@@ -227,3 +227,144 @@ __all__ = [
     "plot_curves",
     "png_bytes",
 ]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Analysis figures (reward-model audit, overoptimization, frontier, template overfit, agreement), used by chapter 02,
+# chapter 03 and `prefkit tour`. Each helper draws on given Axes and returns the artists it drew, keyed by name, so
+# tests can check the plotted data and widgets can update it.
+LABELS.update({
+    "sqrt_kl": r"$d=\sqrt{{\rm KL}(\pi\,\|\,\pi_{\rm ref})}$  [nats$^{1/2}$]",
+    "gain": r"gain over $\pi_{\rm ref}$: $r - r(\pi_{\rm ref})$",
+    "gold": r"gold reward $E[r^*]$ on held-out prompts",
+    "agreement": "share of pairs labelled the same way",
+})
+COLORS.update({"rl": "#D55E00", "gold": "#000000", "proxy": "#E69F00", "template": "#56B4E9"})
+METHOD_NAMES.update({"rl": "RL (KL-penalized)", "bon": "best-of-$n$ (vs gold)"})
+SLICE_COLORS = {"benign": "#0072B2", "borderline": "#E69F00", "harmful": "#D55E00", "all": "#000000"}
+
+
+def plot_overoptimization(ax, kl, gold, proxy=None, fit=None, label="best-of-$n$", color=None, annotate=None):
+    """Gold (and proxy) reward GAIN over the starting policy against d = sqrt(KL), with a Gao et al. fit and its peak.
+
+    kl: KL(pi || pi_ref) in nats per point (the first point is usually pi_ref itself, KL 0); gold, proxy: the
+    gains r - r(pi_ref) at those points; fit: a ``prefkit.evaluate.overopt.OveroptFit`` of the gold gains, drawn
+    as a thin curve with a star at its predicted peak (when the peak is finite). annotate: a text label per point
+    (e.g. "n=16"). Returns {"gold", "proxy", "fit", "peak"} (absent keys: not drawn).
+    """
+    color = color or COLORS["bon"]
+    d = np.sqrt(np.clip(np.asarray(kl, dtype=float), 0, None))
+    out = {}
+    (out["gold"],) = ax.plot(d, np.asarray(gold, dtype=float), marker="o", color=color, label=f"{label}: gold $r^*$")
+    if proxy is not None:
+        (out["proxy"],) = ax.plot(d, np.asarray(proxy, dtype=float), marker="s", linestyle="--", color=color,
+                                  alpha=0.7, label=f"{label}: proxy $r$")
+    if fit is not None:
+        top = max(float(d.max()), fit.peak_d if np.isfinite(fit.peak_d) else 0.0) * 1.1
+        grid = np.linspace(0, top, 200)
+        (out["fit"],) = ax.plot(grid, fit.predict(grid), color=color, linewidth=1, linestyle=":",
+                                label=f"Gao et al. fit ({fit.kind}), $R^2$={fit.r2:.2f}")
+        if np.isfinite(fit.peak_d):
+            (out["peak"],) = ax.plot([fit.peak_d], [fit.peak_gain], marker="*", markersize=14, linestyle="none",
+                                     color=color, markeredgecolor="black",
+                                     label=f"predicted peak: KL {fit.peak_kl:.2f} nats")
+    for x, y, text in zip(d, np.asarray(gold, dtype=float), annotate or []):
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(3, -11), fontsize=7, color="#333333")
+    ax.axhline(0, color=COLORS["ref"], linewidth=0.8)
+    style_axes(ax, x="sqrt_kl", y="gain")
+    return out
+
+
+def plot_frontier_points(ax, kl, gold, method, labels=None, xerr=None, yerr=None):
+    """Measured (KL, gold reward) points of one method (e.g. DPO at several beta), joined in order of KL.
+
+    method: a COLORS / METHOD_NAMES key ("dpo", "rl", "bon"); labels: a text per point ("beta=0.1").
+    Returns the Line2D (its data are the points sorted by KL) and draws error bars when given.
+    """
+    kl, gold = np.asarray(kl, dtype=float), np.asarray(gold, dtype=float)
+    order = np.argsort(kl)
+    color = COLORS.get(method, COLORS["policy"])
+    if xerr is not None or yerr is not None:
+        ax.errorbar(kl, gold, xerr=xerr, yerr=yerr, fmt="none", ecolor=color, alpha=0.5, linewidth=1)
+    (line,) = ax.plot(kl[order], gold[order], marker="o", color=color, label=METHOD_NAMES.get(method, method))
+    for x, y, text in zip(kl, gold, labels or []):
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
+    return line
+
+
+def frontier_figure(bandit_kl, bandit_reward, points, reference_gold=None, pyplot=False,
+                    title="The reward-KL frontier: exact in the bandit, measured in the assistant world"):
+    """Two panels: the exact bandit frontier of pi_beta = pi_ref exp(r/beta)/Z, and measured assistant-world points.
+
+    points: {method: {"kl": [...], "gold": [...], "labels": [...]}} for "dpo", "rl", "bon" (any subset);
+    reference_gold: pi_ref's gold reward, drawn at KL 0. Returns (fig, {"bandit": Line2D, method: Line2D, ...}).
+    """
+    fig, (left, right) = new_figure(width=11.0, height=4.2, ncols=2, pyplot=pyplot)
+    out = {"bandit": plot_frontier(left, bandit_kl, bandit_reward, label=r"$\pi_\beta$ (exact, every $\beta$)")}
+    style_axes(left, x="kl", y="reward", title=r"bandit: larger $\beta$ sits lower-left, closer to $\pi_{\rm ref}$")
+    for method, p in points.items():
+        out[method] = plot_frontier_points(right, p["kl"], p["gold"], method, p.get("labels"))
+    if reference_gold is not None:
+        (out["ref"],) = right.plot([0.0], [reference_gold], marker="D", linestyle="none", color=COLORS["ref"],
+                                   label=r"$\pi_{\rm ref}$ (SFT)")
+    style_axes(right, x="kl", y="gold", title="assistant world: measured on held-out prompts")
+    for ax in (left, right):
+        ax.legend(loc="lower right")
+    finding(fig, title)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    return fig, out
+
+
+def plot_template_overfit(ax, table, metric="gold_reward", trained_on=None):
+    """Grouped bars of a policy's ``metric`` by slice (groups) under each chat template (bars).
+
+    table: {template: {slice: value}} (``prefkit.evaluate.templates.template_table``'s "by_template" numbers).
+    Returns {template: BarContainer}; the template the policy was trained on is hatched.
+    """
+    templates = list(table)
+    slices = list(next(iter(table.values())))
+    width = 0.8 / len(templates)
+    palette = ["#0072B2", "#56B4E9", "#E69F00", "#009E73", "#CC79A7"]
+    out = {}
+    for i, t in enumerate(templates):
+        offset = (i - (len(templates) - 1) / 2) * width
+        name = f"{t} (trained on)" if t == trained_on else t
+        out[t] = ax.bar(np.arange(len(slices)) + offset, [table[t][s] for s in slices], width * 0.95, label=name,
+                        color=palette[i % len(palette)], hatch="//" if t == trained_on else None)
+    ax.set_xticks(np.arange(len(slices)))
+    ax.set_xticklabels(slices)
+    ax.axhline(0, color=COLORS["ref"], linewidth=0.8)
+    style_axes(ax, y={"gold_reward": "gold reward $r^*$", "refusal_rate": "refusal rate"}.get(metric, metric))
+    ax.legend(title="chat template", loc="best")
+    return out
+
+
+def plot_agreement(ax, agreement, label="two annotators"):
+    """Bars of the agreement rate between two label sets by slice (``prefkit.evaluate.agreement_by_slice``).
+
+    Returns the BarContainer; the bar heights are the rates, in the order of ``agreement``'s keys.
+    """
+    names = list(agreement)
+    bars = ax.bar(names, [agreement[k] for k in names], color=[SLICE_COLORS.get(k, COLORS["ref"]) for k in names],
+                  label=label)
+    for bar, k in zip(bars, names):
+        ax.annotate(f"{agreement[k]:.2f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    textcoords="offset points", xytext=(0, 2), ha="center", fontsize=8)
+    style_axes(ax, y="agreement", ylim=(0, 1.08))
+    return bars
+
+
+def save_png(fig, path, dpi=None):
+    """Write the figure to ``path`` as PNG (atomically, via png_bytes) and return the path."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".png.tmp")
+    tmp.write_bytes(png_bytes(fig, dpi=dpi))
+    tmp.replace(path)
+    return path
+
+
+__all__ += ["SLICE_COLORS", "plot_overoptimization", "plot_frontier_points", "frontier_figure",
+            "plot_template_overfit", "plot_agreement", "save_png"]

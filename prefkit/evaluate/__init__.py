@@ -4,9 +4,11 @@ policy        gold reward, refusal and compliance by slice, KL to the reference,
 reward_audit  reward-model accuracy against the noise ceiling, calibration (ECE, reliability), length bias
 overopt       Gao, Schulman and Hilton (2022) overoptimization fits of gold reward against sqrt(KL)
 agreement     annotator agreement by slice (policy ambiguity) and relabel diffs (feedback drift)
+templates     template overfit: a policy evaluated under every chat template, by slice
 """
 from .policy import (evaluate_policy, evaluate_run, format_summary, kl_to_reference, sample_responses, summarize,
                      win_rate)
+from .templates import format_template_table, template_overfit, template_table
 
 __all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference", "sample_responses", "summarize",
-           "win_rate"]
+           "win_rate", "template_overfit", "template_table", "format_template_table"]
