@@ -2,7 +2,7 @@
 
 Every checker returns a Verdict that is truthy on success, prints one line, and renders in a notebook.
 """
-from . import lab4, lab5
+from . import lab1, lab2, lab3, lab4, lab5, lab6
 from ._verdict import Verdict
 
-__all__ = ["lab4", "lab5", "Verdict"]
+__all__ = ["lab1", "lab2", "lab3", "lab4", "lab5", "lab6", "Verdict"]

@@ -109,3 +109,52 @@ def response_logps(fn, verbose: bool = True) -> Verdict:
                               "one number per sequence"), verbose)
     return report(Verdict(name, False, "the values do not match the summed response log-probs",
                           "log_softmax over the vocabulary, gather the next token, mask, sum"), verbose)
+
+
+TRL_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins")
+
+
+def dpo_metrics(fn, beta: float = 0.1, verbose: bool = True) -> Verdict:
+    """Check ``fn(chosen_logratios, rejected_logratios, beta) -> dict``: TRL's four reward metrics, batch means.
+
+    rewards/chosen and rewards/rejected are the mean implicit rewards beta * logratio, rewards/margins the mean
+    of their difference, rewards/accuracies the share of pairs whose chosen reward is strictly larger.
+    """
+    name = "lab4.dpo_metrics"
+    g = torch.Generator().manual_seed(3)
+    cw, cl = (torch.randn(64, generator=g, dtype=torch.float64) * 4 for _ in range(2))
+    cl[:4] = cw[:4]  # ties: a pair whose two rewards are equal is not counted as correct
+    got, fail = run_student(name, fn, cw, cl, beta)
+    if fail is not None:
+        return report(fail, verbose)
+    if not isinstance(got, dict):
+        return report(Verdict(name, False, f"it returned a {type(got).__name__}, not a dict",
+                              f"return a dict with the keys {', '.join(TRL_METRICS)}"), verbose)
+    missing = [k for k in TRL_METRICS if k not in got]
+    if missing:
+        return report(Verdict(name, False, f"missing key(s) {missing}",
+                              "use TRL's metric names exactly, slash included"), verbose)
+    rw, rl = beta * cw, beta * cl
+    want = {"rewards/chosen": rw.mean(), "rewards/rejected": rl.mean(), "rewards/accuracies": (rw > rl).double().mean(),
+            "rewards/margins": (rw - rl).mean()}
+    val = {k: float(got[k]) for k in TRL_METRICS}
+    wrong = [k for k in TRL_METRICS if abs(val[k] - float(want[k])) > 1e-6]
+    if not wrong:
+        return report(Verdict(name, True, "the four reward metrics match TRL's definitions"), verbose)
+    k = wrong[0]
+    if k in ("rewards/chosen", "rewards/rejected", "rewards/margins"):
+        raw = {"rewards/chosen": cw.mean(), "rewards/rejected": cl.mean(), "rewards/margins": (cw - cl).mean()}[k]
+        if abs(val[k] - float(raw)) < 1e-6:
+            return report(Verdict(name, False, f"{k} is the log-ratio itself, not the implicit reward",
+                                  "the implicit reward of DPO scales the log-ratio by beta"), verbose)
+        if abs(val[k] + float(want[k])) < 1e-6:
+            return report(Verdict(name, False, f"{k} has the wrong sign", "margin = chosen minus rejected"), verbose)
+    if k == "rewards/accuracies":
+        if abs(val[k] - float((rw >= rl).double().mean())) < 1e-6:
+            return report(Verdict(name, False, "rewards/accuracies counts ties as correct",
+                                  "a pair is ranked correctly only when the chosen reward is strictly larger"), verbose)
+        if abs(val[k] - float((rw > rl).double().sum())) < 1e-6:
+            return report(Verdict(name, False, "rewards/accuracies is a count, not a share",
+                                  "take the mean over pairs"), verbose)
+    return report(Verdict(name, False, f"{k} is {val[k]:.4g}, which does not match its definition",
+                          "implicit reward = beta * logratio; average over the pairs of the batch"), verbose)

@@ -61,3 +61,66 @@ def rdpo_loss(fn, beta: float = 0.1, eps: float = 0.2, verbose: bool = True) -> 
             (l_pos, "eps is ignored: this is plain DPO", "model the flip probability eps"),
         ]
     return _check("lab5.rdpo_loss", fn, "rdpo", beta, eps, mistakes, verbose)
+
+
+def regression_metric(fn, beta: float = 0.5, verbose: bool = True) -> Verdict:
+    """Check ``fn(bandit, probs, beta) -> float``, larger = worse: a regression metric for noisy-label training.
+
+    Clean labels would give pi*(beta) = pi_ref exp(r*/beta) / Z, so a good metric is smallest there and grows as
+    a policy moves away from it: back towards pi_ref (what flips do to DPO), towards a bad answer, or past the KL
+    budget to the greedy answer. Checked on a small exact bandit that is not the lab's.
+    """
+    import numpy as np
+
+    from ...worlds.bandit import Bandit
+
+    name = "lab5.regression_metric"
+    bandit = Bandit.random(k=5, seed=11)
+    target, ref = bandit.optimal_policy(beta), bandit.ref_probs
+    greedy = np.eye(bandit.n_responses)[int(np.argmax(bandit.rewards))]
+    worst = np.eye(bandit.n_responses)[int(np.argmin(bandit.rewards))]
+
+    def score(p):
+        value, fail = run_student(name, fn, bandit, np.asarray(p, dtype=float), beta)
+        if fail is not None:
+            return None, fail
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None, Verdict(name, False, f"it returned a {type(value).__name__}, not a number",
+                                 "return one float per policy (larger = worse)")
+        if np.isnan(value):
+            return None, Verdict(name, False, "it returned NaN", "watch out for 0 * log 0 and divisions by zero")
+        return value, None
+
+    at_target, fail = score(target)
+    if fail is not None:
+        return report(fail, verbose)
+    checks = {}
+    for label, end in (("ref", ref), ("greedy", greedy), ("worst", worst)):
+        values = []
+        for t in (0.25, 0.5, 1.0):
+            v, fail = score((1 - t) * target + t * end)
+            if fail is not None:
+                return report(fail, verbose)
+            values.append(v)
+        checks[label] = values
+    tol = 1e-9
+    if checks["ref"][-1] <= at_target + tol:
+        return report(Verdict(name, False, "it scores pi_ref as good as or better than pi*(beta): it measures how far "
+                              "a policy moved from the reference, so a policy that never learned looks best",
+                              "flips pull DPO back towards pi_ref; measure the distance to the clean-label target "
+                              "pi*(beta) instead"), verbose)
+    if checks["greedy"][-1] <= at_target + tol:
+        return report(Verdict(name, False, "it scores the greedy policy as good as or better than pi*(beta): it "
+                              "ignores the KL budget the target was chosen under",
+                              "expected gold reward alone keeps improving past the budget; compare with pi*(beta)"),
+                      verbose)
+    for label, values in checks.items():
+        seq = [at_target] + values
+        if any(b <= a + tol for a, b in zip(seq, seq[1:])):
+            return report(Verdict(name, False, f"it does not grow steadily as a policy moves from pi*(beta) towards "
+                                  f"{'pi_ref' if label == 'ref' else 'the ' + label + ' answer'}",
+                                  "a regression metric must be smallest at the target and grow with distance from "
+                                  "it"), verbose)
+    return report(Verdict(name, True, "smallest at pi*(beta) and growing in every direction away from it"), verbose)

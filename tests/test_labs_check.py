@@ -1,0 +1,164 @@
+"""Lab checkers: each passes the solution written in its lab notebook, fails the student stub, and explains at
+least one plausible wrong answer. Fast: no training, no sampling (the solution cells are plain functions)."""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from prefkit.core import REPO_ROOT
+from prefkit.labs import check
+from prefkit.labs.student import BEGIN, student_notebook
+
+LABS = Path(__file__).resolve().parent.parent / "labs"
+PRELUDE = {"torch": torch, "F": F, "np": np, "re": re, "math": math, "Counter": Counter, "defaultdict": defaultdict,
+           "REPO_ROOT": REPO_ROOT}
+
+
+def _functions(notebook: str, student: bool = False) -> dict:
+    """The functions defined by the exercise cells of a lab (solution or generated stub), by name."""
+    nb = nbformat.read(LABS / notebook, as_version=4)
+    if student:
+        nb, _ = student_notebook(nb, notebook)
+        solution = nbformat.read(LABS / notebook, as_version=4)
+        cells = [c for c, s in zip(nb.cells, solution.cells) if c.cell_type == "code" and BEGIN in s.source]
+    else:
+        cells = [c for c in nb.cells if c.cell_type == "code" and BEGIN in c.source]
+    ns = dict(PRELUDE)
+    if "lab6" in notebook:
+        from trl import DPOConfig
+
+        from prefkit.models import render_prompt
+        ns.update(DPOConfig=DPOConfig, render_prompt=render_prompt)
+    for cell in cells:
+        exec(compile(cell.source, notebook, "exec"), ns)
+    return ns
+
+
+EXERCISES = [  # notebook, function, checker
+    ("lab1_preference_audit.ipynb", "provenance", check.lab1.provenance),
+    ("lab1_preference_audit.ipynb", "agreement", check.lab1.agreement),
+    ("lab1_preference_audit.ipynb", "leaked_prompts", check.lab1.leaked_prompts),
+    ("lab1_preference_audit.ipynb", "slice_report", check.lab1.slice_report),
+    ("lab2_reward_model.ipynb", "pairwise_accuracy", check.lab2.pairwise_accuracy),
+    ("lab2_reward_model.ipynb", "accuracy_ceiling", check.lab2.accuracy_ceiling),
+    ("lab2_reward_model.ipynb", "goodhart_point", check.lab2.goodhart_point),
+    ("lab3_kl_budget.ipynb", "bon_kl_bound", check.lab3.bon_kl_bound),
+    ("lab3_kl_budget.ipynb", "beta_for_budget", check.lab3.beta_for_budget),
+    ("lab3_kl_budget.ipynb", "kl_penalized_objective", check.lab3.kl_penalized_objective),
+    ("lab4_dpo_from_scratch.ipynb", "dpo_loss", check.lab4.dpo_loss),
+    ("lab4_dpo_from_scratch.ipynb", "response_logps", check.lab4.response_logps),
+    ("lab4_dpo_from_scratch.ipynb", "dpo_metrics", check.lab4.dpo_metrics),
+    ("lab5_noise_robustness.ipynb", "cdpo_loss", check.lab5.cdpo_loss),
+    ("lab5_noise_robustness.ipynb", "rdpo_loss", check.lab5.rdpo_loss),
+    ("lab5_noise_robustness.ipynb", "regression_metric", check.lab5.regression_metric),
+    ("lab6_trl_bridge.ipynb", "to_trl_rows", check.lab6.trl_rows),
+    ("lab6_trl_bridge.ipynb", "parity_config", check.lab6.parity_config),
+]
+PRESENT = [e for e in EXERCISES if (LABS / e[0]).exists()]
+
+
+@pytest.mark.parametrize("notebook, fn_name, checker", PRESENT, ids=[e[1] for e in PRESENT])
+def test_checker_passes_the_notebook_solution_and_fails_its_stub(notebook, fn_name, checker, capsys):
+    solution = _functions(notebook)[fn_name]
+    verdict = checker(solution)
+    assert verdict, str(verdict)
+    assert "[PASS]" in capsys.readouterr().out
+    stub = _functions(notebook, student=True)[fn_name]
+    verdict = checker(stub, verbose=False)
+    assert not verdict and verdict.message == "not implemented yet", str(verdict)
+
+
+def test_every_lab_exercise_has_a_checker_here():
+    missing = [e for e in EXERCISES if e not in PRESENT]
+    assert not missing, f"lab notebooks missing: {sorted({e[0] for e in missing})}"
+
+
+def _wrong(checker, fn):
+    verdict = checker(fn, verbose=False)
+    assert not verdict
+    return verdict.message + " | " + verdict.hint
+
+
+# ------------------------------------------------------------------------ plausible wrong answers, by lab
+def test_lab1_wrong_answers():
+    assert "annotators only" in _wrong(check.lab1.provenance, lambda rows: dict(Counter(r["annotator"] for r in rows)))
+
+    def positional(first, second):
+        same = [a["chosen"] == b["chosen"] for a, b in zip(first, second)]
+        out = {"all": float(np.mean(same))}
+        for s in {r["slice"] for r in first}:
+            out[s] = float(np.mean([x for x, r in zip(same, first) if r["slice"] == s]))
+        return out
+    assert "compared by position" in _wrong(check.lab1.agreement, positional)
+    assert "only exact copies" in _wrong(check.lab1.leaked_prompts, lambda tr, ho: set(ho) & set(tr))
+
+    def rejected_rate(rows, classify):
+        out = defaultdict(lambda: {"n": 0, "chosen_refusal_rate": 0.0})
+        for r in rows:
+            out[r["slice"]]["n"] += 1
+        for r in rows:
+            out[r["slice"]]["chosen_refusal_rate"] += (classify(r["prompt"], r["rejected"]) == "refuse") / out[r["slice"]]["n"]
+        return dict(out)
+    assert "REJECTED" in _wrong(check.lab1.slice_report, rejected_rate)
+
+
+def test_lab2_wrong_answers():
+    assert "ties are counted" in _wrong(check.lab2.pairwise_accuracy, lambda w, l: float(np.mean(w >= l)))
+    assert "not the ceiling" in _wrong(check.lab2.accuracy_ceiling, lambda p: float(np.mean(p)))
+    assert "proxy peaks" in _wrong(check.lab2.goodhart_point, lambda ns, proxy, gold: ns[int(np.argmax(proxy))])
+    assert "index" in _wrong(check.lab2.goodhart_point, lambda ns, proxy, gold: int(np.argmax(gold)))
+
+
+def test_lab3_wrong_answers():
+    assert "loose bound" in _wrong(check.lab3.bon_kl_bound, lambda n: math.log(n))
+
+    def wrong_direction(bandit, budget):  # bisects as if larger beta moved further from pi_ref
+        lo, hi = 1e-3, 1e3
+        for _ in range(60):
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if bandit.kl(bandit.optimal_policy(mid)) > budget else (lo, mid)
+        return lo / 10
+    assert "over the budget" in _wrong(check.lab3.beta_for_budget, wrong_direction)
+
+    def added(logits, r, ref, beta):
+        logp = torch.log_softmax(logits, -1)
+        return (logp.exp() * r).sum() + beta * (logp.exp() * (logp - ref.log())).sum()
+    assert "KL term is added" in _wrong(check.lab3.kl_penalized_objective, added)
+
+    def reverse(logits, r, ref, beta):
+        logp = torch.log_softmax(logits, -1)
+        return (logp.exp() * r).sum() - beta * (ref * (ref.log() - logp)).sum()
+    assert "reverse direction" in _wrong(check.lab3.kl_penalized_objective, reverse)
+
+
+def test_lab4_metrics_and_lab5_metric_wrong_answers():
+    def no_beta(cw, cl, beta):
+        return {"rewards/chosen": cw.mean().item(), "rewards/rejected": cl.mean().item(),
+                "rewards/margins": (cw - cl).mean().item(), "rewards/accuracies": (cw > cl).float().mean().item()}
+    assert "log-ratio itself" in _wrong(check.lab4.dpo_metrics, no_beta)
+
+    def ties(cw, cl, beta):
+        return {**no_beta(beta * cw, beta * cl, beta), "rewards/accuracies": (cw >= cl).float().mean().item()}
+    assert "ties as correct" in _wrong(check.lab4.dpo_metrics, ties)
+    assert "how far a policy moved from the reference" in _wrong(check.lab5.regression_metric, lambda b, p, beta: b.kl(p))
+    assert "greedy" in _wrong(check.lab5.regression_metric, lambda b, p, beta: -b.expected_reward(p))
+
+
+def test_lab6_wrong_answers():
+    from trl import DPOConfig
+
+    raw = lambda tok, data: [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in data]
+    assert "chat template" in _wrong(check.lab6.trl_rows, raw)
+
+    def defaults(steps, batch_size, lr, beta):  # TRL's defaults: bf16 and a decaying, shuffled schedule
+        return DPOConfig(output_dir="/tmp/unused", max_steps=steps, per_device_train_batch_size=batch_size,
+                         learning_rate=lr, beta=beta, use_cpu=True, bf16=False)
+    assert "lr_scheduler_type" in _wrong(check.lab6.parity_config, defaults)
