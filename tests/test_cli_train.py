@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from prefkit.cli import build_parser, config_from_args, field_docs, main
 from prefkit.train import SFTConfig
 
@@ -34,3 +36,12 @@ def test_sft_and_eval_from_the_command_line(tmp_path, capsys):
     assert "benign" in out and "win rate vs reference" in out
     ev = json.loads((Path(out.strip().splitlines()[-1].split("run directory: ")[1]) / "eval.json").read_text())
     assert 0 <= ev["win_rate"] <= 1 and ev["kl/k3"] >= 0
+
+
+@pytest.mark.parametrize("command", ["sft", "reward", "dpo", "rl", "bon", "eval", "tour", "build-data", "check-env"])
+def test_every_command_prints_its_help(command, capsys):
+    """--help formats every field's docstring (argparse treats a bare % in help text as a format field)."""
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: prefkit " + command in capsys.readouterr().out

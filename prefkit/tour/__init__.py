@@ -267,7 +267,8 @@ def add_tour_flags(parser) -> None:
 
     docs = field_docs(TourConfig)
     for f in dataclasses.fields(TourConfig):
-        flag, help_text = "--" + f.name.replace("_", "-"), f"{docs.get(f.name, '')} (default: {f.default})"
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{docs.get(f.name, '')} (default: {f.default})".replace("%", "%%")  # argparse formats help with %
         if isinstance(f.default, bool):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
                                 help=help_text)
