@@ -23,7 +23,7 @@ from ..data import data_version, load_preferences
 from ..losses import PREFERENCE_KINDS, implicit_reward, log_odds, orpo_loss, preference_loss, simpo_loss
 from ..models import DecoderConfig, load_policy, prepare_for_training, token_logps
 from .config import TrainConfig
-from .loop import BatchOrder, create_run_dir, make_accelerator, train_loop
+from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_pairs, resolve_data, select_pairs
 from .refcache import cached_reference_logps, module_hash
 
@@ -154,10 +154,6 @@ def dpo_step(model, batch: dict, cfg: DPOConfig, ref=None):
 
 
 # ------------------------------------------------------------------------------------------------ trainer
-def _model_name(model, config) -> str:
-    return getattr(model.config, "_name_or_path", None) or config.model
-
-
 def _frozen(model):
     model.eval()
     model.requires_grad_(False)
@@ -180,32 +176,23 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
     ref_name = None if ref is None else getattr(ref.config, "_name_or_path", None) or "a reference model object"
-    if ref is None and config.kind not in REFERENCE_FREE:
+    # simpo and orpo train without pi_ref; they need it only for the evaluation's KL and win rate
+    if ref is None and (config.kind not in REFERENCE_FREE or config.eval_samples_per_prompt > 0):
         ref = (load_policy(config.reference, dtype=config.torch_dtype(), with_tokenizer=False) if config.reference
                else copy.deepcopy(model))
-        ref_name = config.reference or f"a frozen copy of {_model_name(model, config)}"
-    elif ref is None and config.eval_samples_per_prompt > 0:  # simpo/orpo: pi_ref only for KL and win rate
-        ref = (load_policy(config.reference, dtype=config.torch_dtype(), with_tokenizer=False) if config.reference
-               else copy.deepcopy(model))
-        ref_name = config.reference or f"a frozen copy of {_model_name(model, config)}"
+        ref_name = config.reference or f"a frozen copy of {model_name(model, config.model)}"
     if ref is model:
         raise ValueError("ref must be a separate model from the policy (pass a copy, e.g. copy.deepcopy(policy))")
     if ref is not None:
         _frozen(ref)
     dataset = dataset if dataset is not None else load_preferences(resolve_data(config.data), config.split)
-    accelerator = make_accelerator(config)
-    main = accelerator.is_main_process
-    run = create_run_dir(config, "dpo", accelerator)
     version = data_version(dataset)
-    record = dict(reference_hash=module_hash(ref) if ref is not None else None, kind=config.kind)
-    if main and config.resume and run.record_path.exists():
-        run.update_record(resumed=True)
-    elif main:
-        decoder = DecoderConfig().as_dict() if config.eval_samples_per_prompt > 0 else {}
-        run.write_record(config=config, seed=config.seed, data_version=version, template=config.template,
-                         reference=ref_name, policy_version=None, decoder=decoder,
-                         device=str(accelerator.device), world_size=accelerator.num_processes,
-                         base_model=_model_name(model, config), **record)
+    ref_hash = module_hash(ref) if ref is not None else None
+    accelerator, run = start_run(
+        config, "dpo", data_version=version, template=config.template, reference=ref_name, policy_version=None,
+        decoder=DecoderConfig().as_dict() if config.eval_samples_per_prompt > 0 else {},
+        base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind)
+    main = accelerator.is_main_process  # under DDP only the main process writes the run directory
 
     tensors = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], config.template,
                            config.max_length)
@@ -215,7 +202,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
         with accelerator.main_process_first():  # the main process computes and writes, the others then read it
             cached, info = cached_reference_logps(
                 lambda: reference_logps(ref, tensors, config.logps, device=accelerator.device),
-                data_version=version, ref_hash=record["reference_hash"], template=config.template,
+                data_version=version, ref_hash=ref_hash, template=config.template,
                 logps=config.logps, ids=ids, cache_dir=config.cache_dir, write=main)
         tensors.update(cached)
         if main:

@@ -129,6 +129,28 @@ def create_run_dir(cfg, name: str, accelerator=None) -> RunDir:
     return RunDir(path[0])
 
 
+def model_name(model, fallback: str) -> str:
+    """What a run record calls a model: the folder or hub name it was loaded from, else ``fallback``."""
+    return getattr(model.config, "_name_or_path", None) or fallback
+
+
+def start_run(cfg, name: str, accelerator=None, **record):
+    """``(accelerator, run)`` for a trainer: the Accelerator, the run directory every rank agrees on, and run.json.
+
+    A resumed run keeps its record and is marked ``resumed``; otherwise run.json gets the config, seed, device,
+    world size and ``record`` (data version, template, reference, ...). Only the main process writes.
+    """
+    accelerator = accelerator or make_accelerator(cfg)
+    run = create_run_dir(cfg, name, accelerator)
+    if accelerator.is_main_process:
+        if cfg.resume and run.record_path.exists():
+            run.update_record(resumed=True)
+        else:
+            run.write_record(config=cfg, seed=cfg.seed, device=str(accelerator.device),
+                             world_size=accelerator.num_processes, **record)
+    return accelerator, run
+
+
 def _lr_lambda(cfg) -> Callable[[int], float]:
     def f(step: int) -> float:
         warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0

@@ -32,7 +32,7 @@ from ..losses import bradley_terry_loss
 from ..models import load_reward_model, prepare_for_training
 from ..worlds import assistant as world
 from .config import TrainConfig
-from .loop import BatchOrder, create_run_dir, make_accelerator, train_loop
+from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_pairs, resolve_data, select_pairs
 from .rewards import pooled_rewards
 
@@ -199,17 +199,12 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         dataset = load_preferences(data, config.split)
         if eval_dataset is None and config.eval_split:
             eval_dataset = load_preferences(data, config.eval_split)
-    accelerator = make_accelerator(config)
+    accelerator, run = start_run(
+        config, "reward", data_version=data_version(dataset), template=config.template,
+        reference=model_name(model, config.model), policy_version=None,
+        eval_data_version=data_version(eval_dataset) if eval_dataset is not None else None,
+        margin_used=config.use_margin and "margin" in dataset.column_names)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
-    run = create_run_dir(config, "reward", accelerator)
-    if main and config.resume and run.record_path.exists():
-        run.update_record(resumed=True)
-    elif main:
-        run.write_record(config=config, seed=config.seed, data_version=data_version(dataset), template=config.template,
-                         reference=getattr(model.config, "_name_or_path", None) or config.model, policy_version=None,
-                         device=str(accelerator.device), world_size=accelerator.num_processes,
-                         eval_data_version=data_version(eval_dataset) if eval_dataset is not None else None,
-                         margin_used=config.use_margin and "margin" in dataset.column_names)
     tensors = encode_reward_pairs(tokenizer, dataset, config.template, config.max_length, config.use_margin)
     order = BatchOrder(len(dataset), config.batch_size // config.grad_accum, config.seed)
     model = prepare_for_training(model, config.lora_r, config.gradient_checkpointing, reward_head=True)

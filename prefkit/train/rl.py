@@ -40,7 +40,7 @@ from ..models import (DecoderConfig, encode_responses, generate, load_policy, lo
                       sequence_logps)
 from ..worlds import assistant as world
 from .config import TrainConfig
-from .loop import BatchOrder, create_run_dir, make_accelerator, train_loop
+from .loop import BatchOrder, make_accelerator, model_name, start_run, train_loop
 from .rewards import gold_reward_fn, last_token_index, reward_fn as make_reward_fn
 
 BASELINES = ("rloo", "mean", "none")
@@ -224,16 +224,10 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     texts = [p.text for p in (world.train_prompts() if config.prompts == "train" else world.heldout_prompts())]
     if config.prompts == "heldout":
         warnings.warn("RL on the held-out prompts: eval.json then measures training prompts, not generalization")
+    _, run = start_run(config, "rl", accelerator, data_version=data_version([{"prompt": t} for t in texts]),
+                       template=config.template, reference=config.reference or config.model, policy_version=None,
+                       decoder=config.decoder.as_dict(), reward=reward_name, base_model=model_name(policy, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
-    run = create_run_dir(config, "rl", accelerator)
-    if main and config.resume and run.record_path.exists():
-        run.update_record(resumed=True)
-    elif main:
-        run.write_record(config=config, seed=config.seed, data_version=data_version([{"prompt": t} for t in texts]),
-                         template=config.template, reference=config.reference or config.model, policy_version=None,
-                         decoder=config.decoder.as_dict(), device=str(device), reward=reward_name,
-                         world_size=accelerator.num_processes,
-                         base_model=getattr(policy.config, "_name_or_path", None) or config.model)
     k = config.num_generations
     order = BatchOrder(len(texts), config.batch_size // config.grad_accum // k, config.seed)
 

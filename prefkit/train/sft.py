@@ -12,7 +12,7 @@ from ..core import seed_everything
 from ..data import data_version, load_demonstrations
 from ..models import encode_responses, load_policy, prepare_for_training, sequence_logps
 from .config import TrainConfig
-from .loop import BatchOrder, create_run_dir, make_accelerator, train_loop
+from .loop import BatchOrder, model_name, start_run, train_loop
 
 
 @dataclass
@@ -45,16 +45,9 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
-    accelerator = make_accelerator(config)
+    accelerator, run = start_run(config, "sft", data_version=data_version(dataset), template=config.template,
+                                 reference=None, policy_version=None, base_model=model_name(model, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
-    run = create_run_dir(config, "sft", accelerator)
-    if main and config.resume and run.record_path.exists():
-        run.update_record(resumed=True)
-    elif main:
-        run.write_record(config=config, seed=config.seed, data_version=data_version(dataset), template=config.template,
-                         reference=None, policy_version=None, device=str(accelerator.device),
-                         world_size=accelerator.num_processes,
-                         base_model=getattr(model.config, "_name_or_path", None) or config.model)
     prompts, completions = dataset["prompt"], dataset["completion"]
     micro = config.batch_size // config.grad_accum
     order = BatchOrder(len(prompts), micro, config.seed)
