@@ -66,7 +66,10 @@ def _arg_type(annotation):
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cls) -> None:
-    """One ``--field-name`` flag per field of the dataclass ``cls``, with its type, default and docstring."""
+    """One ``--field-name`` flag per field of the dataclass ``cls``, with its type, default and docstring.
+
+    A tuple field takes several values (``--dpo-betas 0.1 0.5``), of the type of its default's items.
+    """
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls) if not any(isinstance(f.type, str) for f in dataclasses.fields(cls)) else {}
     for f in dataclasses.fields(cls):
@@ -77,12 +80,17 @@ def add_config_flags(parser: argparse.ArgumentParser, cls) -> None:
         if is_bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text)
+        elif isinstance(default, tuple):
+            item = type(default[0]) if default else str
+            parser.add_argument(flag, dest=f.name, type=item, nargs="+", default=default, help=help_text,
+                                metavar=item.__name__.upper())
         else:
             parser.add_argument(flag, dest=f.name, type=kind, default=default, help=help_text, metavar=kind.__name__.upper())
 
 
 def config_from_args(cls, args: argparse.Namespace):
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})  # nargs gives lists
 
 
 def _run_trainer(name: str, args: argparse.Namespace) -> int:
@@ -140,9 +148,9 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _tour(args: argparse.Namespace) -> int:
-    from .tour import config_from_args as tour_config, format_tour, tour
+    from .tour import TourConfig, format_tour, tour
 
-    result = tour(tour_config(args))
+    result = tour(config_from_args(TourConfig, args))
     print(format_tour(result))
     print(f"run folder: {result['dir']}")
     return 0
@@ -209,11 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--output-dir", default="runs")
     p.set_defaults(func=_eval)
-    from .tour import add_tour_flags
+    from .tour import TourConfig
 
     p = sub.add_parser("tour", help="run the whole story on the shipped model and data; prints tables, writes a "
                                     "report with figures (--quick: the same pipeline, tiny)")
-    add_tour_flags(p)
+    add_config_flags(p, TourConfig)
     p.set_defaults(func=_tour)
     return parser
 

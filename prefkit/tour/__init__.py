@@ -258,31 +258,4 @@ def tour(config: TourConfig | None = None) -> dict:
     return res
 
 
-def add_tour_flags(parser) -> None:
-    """One ``--field-name`` flag per TourConfig field (tuples take several values: ``--dpo-betas 0.1 0.5``)."""
-    import argparse
-    import dataclasses
-
-    from ..cli import field_docs
-
-    docs = field_docs(TourConfig)
-    for f in dataclasses.fields(TourConfig):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{docs.get(f.name, '')} (default: {f.default})".replace("%", "%%")  # argparse formats help with %
-        if isinstance(f.default, bool):
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
-                                help=help_text)
-        elif isinstance(f.default, tuple):
-            parser.add_argument(flag, dest=f.name, type=float, nargs="+", default=f.default, help=help_text)
-        else:
-            parser.add_argument(flag, dest=f.name, type=type(f.default), default=f.default, help=help_text)
-
-
-def config_from_args(args) -> TourConfig:
-    import dataclasses
-
-    return TourConfig(**{f.name: (tuple(getattr(args, f.name)) if isinstance(f.default, tuple) else getattr(args, f.name))
-                         for f in dataclasses.fields(TourConfig)})
-
-
-__all__ = ["TourConfig", "tour", "format_tour", "add_tour_flags", "config_from_args"]
+__all__ = ["TourConfig", "tour", "format_tour"]
