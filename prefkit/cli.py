@@ -5,6 +5,8 @@
     prefkit sft|reward|dpo|rl|bon --help    train; every config field is a flag; prints the run directory
     prefkit eval --model PATH               audit a policy on held-out prompts by slice; writes eval.json
     prefkit tour [--quick]                  the whole story on the shipped model and data: tables, figures, report
+    prefkit labs make-student               labs/*.ipynb -> labs/student/ (solutions out, stubs in)
+    prefkit labs grade SUBMISSIONS/         run every submitted notebook, write grades.csv and summary.md
 """
 from __future__ import annotations
 
@@ -177,6 +179,17 @@ def _make_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from .labs.grade import GradeConfig, grade
+
+    config = GradeConfig(submissions=args.submissions, out=args.out, time_limit=args.time_limit,
+                         labs=tuple(args.labs), kernel=args.kernel)
+    result = grade(config, progress=not args.no_progress)
+    print(result["summary"])
+    print(f"wrote {config.out}/grades.csv, {config.out}/notebooks.csv and {config.out}/summary.md")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prefkit", description="prefkit: preference optimization course kit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -200,12 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--policy", default="assistant-sft", help="policy to sample from")
             p.add_argument("--reward-model", default="gold", help="'gold' or a reward-model checkpoint folder")
             p.set_defaults(func=_run_bon)
-    p = sub.add_parser("labs", help="lab tools: `prefkit labs make-student` writes the student versions")
+    p = sub.add_parser("labs", help="lab tools: `prefkit labs make-student` writes the student versions, "
+                                    "`prefkit labs grade SUBMISSIONS/` grades a class")
     labs = p.add_subparsers(dest="labs_command", metavar="TOOL")
     q = labs.add_parser("make-student", help="labs/*.ipynb -> labs/student/*.ipynb, solutions replaced by stubs")
     q.add_argument("--labs", default="labs", help="folder of solution notebooks")
     q.add_argument("--out", default=None, help="output folder (default: <labs>/student)")
     q.set_defaults(func=_make_student)
+    q = labs.add_parser("grade", help="run every submitted notebook (SUBMISSIONS/<student>/labN*.ipynb) in a fresh "
+                                      "kernel; write grades.csv, notebooks.csv and summary.md")
+    q.add_argument("submissions", help="folder with one folder per student holding labN*.ipynb notebooks")
+    q.add_argument("--out", default="grades", help="output folder (default: grades)")
+    q.add_argument("--time-limit", type=float, default=600.0, help="seconds per notebook, all cells (default: 600)")
+    q.add_argument("--labs", nargs="+", default=[], metavar="LAB",
+                   help="labs every student must submit, e.g. lab1 lab3 (default: every lab anyone submitted)")
+    q.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    q.add_argument("--no-progress", action="store_true", help="no progress bar")
+    q.set_defaults(func=_grade)
     p = sub.add_parser("eval", help="audit a policy on held-out prompts, by slice; writes a run directory")
     p.add_argument("--model", required=True, help="policy: run checkpoint folder, shipped name or hub name")
     p.add_argument("--ref", default="assistant-sft", help="reference policy for KL and win rate ('' for none)")

@@ -9,6 +9,8 @@ import torch
 
 from ._verdict import Verdict, report, run_student
 
+BANDIT = ("prefkit.worlds.bandit.Bandit.",)  # the bandit handed in is there to be used
+
 
 def bon_kl_bound(fn, verbose: bool = True) -> Verdict:
     """Check ``fn(n) -> float``: KL(best-of-n || pi_ref) = log n - (n - 1)/n when rewards never tie."""
@@ -44,7 +46,7 @@ def beta_for_budget(fn, budget: float = 0.5, verbose: bool = True) -> Verdict:
     """Check ``fn(bandit, budget) -> beta``: the beta with KL(pi*(beta) || pi_ref) = budget (to 1e-3 nats)."""
     name = "lab3.beta_for_budget"
     bandit = _bandit()
-    got, fail = run_student(name, fn, bandit, budget)
+    got, fail = run_student(name, fn, bandit, budget, allowed=BANDIT)
     if fail is not None:
         return report(fail, verbose)
     try:
