@@ -42,13 +42,22 @@ class Verdict:
         return text + (f"  \n*hint:* {self.hint}" if self.hint and not self.passed else "")
 
 
+_MODULE_OF_FILE: dict[str, str | None] = {}
+
+
 def _package_function(code) -> str | None:
-    """``prefkit.module.qualname`` when ``code`` belongs to the package, else None."""
-    path = str(Path(code.co_filename).resolve()) if code.co_filename and not code.co_filename.startswith("<") else ""
-    if not path.startswith(PACKAGE_DIR + os.sep):
-        return None
-    module = Path(path).relative_to(Path(PACKAGE_DIR).parent).with_suffix("").as_posix().replace("/", ".")
-    return f"{module.removesuffix('.__init__')}.{getattr(code, 'co_qualname', code.co_name)}"
+    """``prefkit.module.qualname`` when ``code`` belongs to the package, else None (cached per file: this runs on
+    every Python call the student's function makes)."""
+    filename = code.co_filename
+    if filename not in _MODULE_OF_FILE:
+        path = str(Path(filename).resolve()) if filename and not filename.startswith("<") else ""
+        module = None
+        if path.startswith(PACKAGE_DIR + os.sep):
+            module = Path(path).relative_to(Path(PACKAGE_DIR).parent).with_suffix("").as_posix().replace("/", ".")
+            module = module.removesuffix(".__init__")
+        _MODULE_OF_FILE[filename] = module
+    module = _MODULE_OF_FILE[filename]
+    return None if module is None else f"{module}.{getattr(code, 'co_qualname', code.co_name)}"
 
 
 def _call_watching_package(fn: Callable, args) -> tuple[object, list[str]]:
