@@ -7,6 +7,7 @@
     prefkit tour [--quick]                  the whole story on the shipped model and data: tables, figures, report
     prefkit labs make-student               labs/*.ipynb -> labs/student/ (solutions out, stubs in)
     prefkit labs grade SUBMISSIONS/         run every submitted notebook, write grades.csv and summary.md
+    prefkit labs export-nbgrader            labs/*.ipynb -> nbgrader source notebooks
 """
 from __future__ import annotations
 
@@ -179,6 +180,14 @@ def _make_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_nbgrader(args: argparse.Namespace) -> int:
+    from .labs.nbgrader import export_nbgrader
+
+    for path in export_nbgrader(args.labs, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def _grade(args: argparse.Namespace) -> int:
     from .labs.grade import GradeConfig, grade
 
@@ -220,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--labs", default="labs", help="folder of solution notebooks")
     q.add_argument("--out", default=None, help="output folder (default: <labs>/student)")
     q.set_defaults(func=_make_student)
+    q = labs.add_parser("export-nbgrader", help="labs/*.ipynb -> nbgrader source notebooks (<out>/source/<lab>/), "
+                                                "with nbgrader cell metadata")
+    q.add_argument("--labs", default="labs", help="folder of solution notebooks")
+    q.add_argument("--out", default="nbgrader", help="nbgrader course folder (default: nbgrader)")
+    q.set_defaults(func=_export_nbgrader)
     q = labs.add_parser("grade", help="run every submitted notebook (SUBMISSIONS/<student>/labN*.ipynb) in a fresh "
                                       "kernel; write grades.csv, notebooks.csv and summary.md")
     q.add_argument("submissions", help="folder with one folder per student holding labN*.ipynb notebooks")
