@@ -191,8 +191,9 @@ def _export_nbgrader(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from .labs.grade import GradeConfig, grade
 
-    config = GradeConfig(submissions=args.submissions, out=args.out, time_limit=args.time_limit,
-                         labs=tuple(args.labs), kernel=args.kernel)
+    config = config_from_args(GradeConfig, args)
+    if args.folder:
+        config = dataclasses.replace(config, submissions=args.folder)
     result = grade(config, progress=not args.no_progress)
     print(result["summary"])
     print(f"wrote {config.out}/grades.csv, {config.out}/notebooks.csv and {config.out}/summary.md")
@@ -222,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--policy", default="assistant-sft", help="policy to sample from")
             p.add_argument("--reward-model", default="gold", help="'gold' or a reward-model checkpoint folder")
             p.set_defaults(func=_run_bon)
+    from .labs.grade import GradeConfig
+
     p = sub.add_parser("labs", help="lab tools: `prefkit labs make-student` writes the student versions, "
                                     "`prefkit labs grade SUBMISSIONS/` grades a class")
     labs = p.add_subparsers(dest="labs_command", metavar="TOOL")
@@ -236,12 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_export_nbgrader)
     q = labs.add_parser("grade", help="run every submitted notebook (SUBMISSIONS/<student>/labN*.ipynb) in a fresh "
                                       "kernel; write grades.csv, notebooks.csv and summary.md")
-    q.add_argument("submissions", help="folder with one folder per student holding labN*.ipynb notebooks")
-    q.add_argument("--out", default="grades", help="output folder (default: grades)")
-    q.add_argument("--time-limit", type=float, default=600.0, help="seconds per notebook, all cells (default: 600)")
-    q.add_argument("--labs", nargs="+", default=[], metavar="LAB",
-                   help="labs every student must submit, e.g. lab1 lab3 (default: every lab anyone submitted)")
-    q.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    q.add_argument("folder", nargs="?", metavar="SUBMISSIONS", help="the submissions folder (same as --submissions)")
+    add_config_flags(q, GradeConfig)
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
     q.set_defaults(func=_grade)
     p = sub.add_parser("eval", help="audit a policy on held-out prompts, by slice; writes a run directory")

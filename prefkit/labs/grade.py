@@ -25,8 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .check.exercises import EXERCISES
-from .check._verdict import VERDICTS_ENV
+from .exercises import EXERCISES, VERDICTS_ENV
 from .grade_report import write_reports
 
 LAB_NAME = re.compile(r"^(lab\d+)", re.I)
@@ -55,7 +54,7 @@ class GradeConfig:
     time_limit: float = 600.0
     """seconds one notebook may run, all its cells together; a notebook that runs longer is stopped"""
     labs: tuple[str, ...] = ()
-    """labs every student is expected to submit (e.g. lab1 lab3); default: every lab anyone submitted"""
+    """labs every student is expected to submit (e.g. lab1 lab3); none given: every lab anyone submitted"""
     kernel: str = "python3"
     """Jupyter kernel to run the notebooks with"""
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .exercises import EXERCISE_OF
+from ..exercises import EXERCISE_OF, VERDICTS_ENV
 
-VERDICTS_ENV = "PREFKIT_VERDICTS"
 PACKAGE_DIR = str(Path(__file__).resolve().parents[2])  # .../prefkit: code here is the package's own
 
 

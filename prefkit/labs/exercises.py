@@ -1,4 +1,5 @@
-"""Which exercises each lab has: the grader's list of what to expect, and the key of every recorded verdict.
+"""Which exercises each lab has, and where checkers record their verdicts: the contract between the checkers
+(``prefkit.labs.check``) and the grader (``prefkit.labs.grade``), importable without either.
 
 ``EXERCISES[lab]`` is a tuple of ``(exercise, checker, function)``: the exercise number as the lab text writes
 it, the checker's name in ``prefkit.labs.check.<lab>`` and the name of the student's function it checks.
@@ -19,5 +20,8 @@ EXERCISES: dict[str, tuple[tuple[str, str, str], ...]] = {
              ("5.3", "regression_metric", "regression_metric")),
     "lab6": (("6.1", "trl_rows", "to_trl_rows"), ("6.2", "parity_config", "parity_config")),
 }
+
+VERDICTS_ENV = "PREFKIT_VERDICTS"
+"""Environment variable naming the file every checker appends its verdict to (one JSON line), when set."""
 
 EXERCISE_OF = {f"{lab}.{checker}": number for lab, rows in EXERCISES.items() for number, checker, _ in rows}
