@@ -155,3 +155,16 @@ def test_an_endless_notebook_is_stopped_and_the_batch_goes_on(tmp_path):
     for ex in ("5.1", "5.2", "5.3"):
         assert not rows[("erin", ex)]["passed"] and "timed out" in rows[("erin", ex)]["message"]
         assert not rows[("fred", ex)]["passed"] and "no function named" in rows[("fred", ex)]["message"]
+
+
+def test_a_kernel_that_cannot_start_is_reported_not_raised(tmp_path):
+    subs = tmp_path / "subs"
+    _write(subs / "gus" / "lab2_reward_model.ipynb", nbformat.v4.new_notebook())
+    result = grade(GradeConfig(submissions=str(subs), out=str(tmp_path / "grades"), kernel="no-such-kernel"),
+                   progress=False)
+    (run,) = result["runs"]
+    assert run.status == "kernel error" and "no-such-kernel" in run.detail, (run.status, run.detail)
+    assert [r["passed"] for r in result["rows"]] == [False] * 3
+    assert all("checker never ran: kernel error" in r["message"] for r in result["rows"])
+    with pytest.raises(ValueError, match="no such lab"):
+        grade(GradeConfig(submissions=str(subs), labs=("lab9",)), progress=False)

@@ -66,10 +66,10 @@ class Run:
     student: str
     lab: str
     path: Path
-    status: str = "ok"          # ok | cell errors | timed out | kernel died | not a notebook | duplicate
+    status: str = "ok"   # ok | cell errors | timed out | kernel died | kernel error | not a notebook | duplicate
     detail: str = ""
     seconds: float = 0.0
-    verdicts: dict = field(default_factory=dict)   # checker -> {"passed", "message", "hint"}
+    verdicts: dict = field(default_factory=dict)   # (lab, checker) -> {"passed", "message", "hint"}
 
 
 def find_submissions(root: str | Path) -> tuple[list[Run], list[str]]:
@@ -109,7 +109,7 @@ def _read_verdicts(path: Path) -> dict:
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
-                verdicts[row["checker"]] = {k: row.get(k, "") for k in ("passed", "message", "hint")}
+                verdicts[(row["lab"], row["checker"])] = {k: row.get(k, "") for k in ("passed", "message", "hint")}
             except (ValueError, KeyError, TypeError):
                 continue  # a line the notebook itself wrote into the file: not a checker's verdict
     return verdicts
@@ -168,7 +168,7 @@ def run_notebook(run: Run, time_limit: float, kernel: str = "python3") -> Run:
         except DeadKernelError:
             run.status, run.detail = "kernel died", f"the kernel died in cell {index + 1}"
         except Exception as exc:  # a kernel that cannot start, a broken message: the batch goes on
-            run.status, run.detail = "kernel died", f"{type(exc).__name__}: {str(exc)[:200]}"
+            run.status, run.detail = "kernel error", f"{type(exc).__name__}: {str(exc)[:200]}"
         else:
             if errors:
                 run.status = "cell errors"
@@ -186,7 +186,7 @@ def exercise_rows(runs: list[Run], students: list[str], labs: list[str]) -> list
         for lab in labs:
             run = by_key.get((student, lab))
             for number, checker, function in EXERCISES[lab]:
-                verdict = run.verdicts.get(checker) if run else None
+                verdict = run.verdicts.get((lab, checker)) if run else None
                 if verdict is not None:
                     message = verdict["message"] + (f" (hint: {verdict['hint']})" if verdict["hint"]
                                                     and not verdict["passed"] else "")
