@@ -5,6 +5,7 @@
 #   make check-env                                  what is installed, which device, shipped files
 #   make data                                       regenerate data/ (datasets + reference policy) from seeds
 #   make tour TOUR_ARGS="--quick"                   the whole story (reward models, best-of-n, DPO, RL) in one report
+#   make grade SUBMISSIONS=path GRADE_ARGS="--labs lab1 lab3"   grade a class: path/<student>/labN*.ipynb -> grades/
 #   TORCH=torch==2.5.1+cu121 make lab               choose the torch build yourself (see README)
 
 PYTHON ?= python3
@@ -16,9 +17,11 @@ TORCH  ?= auto
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 TOUR_ARGS ?=
+SUBMISSIONS ?=
+GRADE_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test check-env data student venv clean-venv tour
+.PHONY: lab test check-env data student grade venv clean-venv tour
 
 venv: $(STAMP)
 
@@ -63,6 +66,10 @@ data: $(STAMP)
 
 student: $(STAMP)
 	$(VENV)/bin/prefkit labs make-student
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder (one folder per student)"; exit 2; }
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/prefkit labs grade "$(SUBMISSIONS)" $(GRADE_ARGS)
 
 check-env: $(STAMP)
 	$(VENV)/bin/prefkit check-env

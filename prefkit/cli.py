@@ -5,6 +5,9 @@
     prefkit sft|reward|dpo|rl|bon --help    train; every config field is a flag; prints the run directory
     prefkit eval --model PATH               audit a policy on held-out prompts by slice; writes eval.json
     prefkit tour [--quick]                  the whole story on the shipped model and data: tables, figures, report
+    prefkit labs make-student               labs/*.ipynb -> labs/student/ (solutions out, stubs in)
+    prefkit labs grade SUBMISSIONS/         run every submitted notebook, write grades.csv and summary.md
+    prefkit labs export-nbgrader            labs/*.ipynb -> nbgrader source notebooks
 """
 from __future__ import annotations
 
@@ -177,6 +180,26 @@ def _make_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_nbgrader(args: argparse.Namespace) -> int:
+    from .labs.nbgrader import export_nbgrader
+
+    for path in export_nbgrader(args.labs, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from .labs.grade import GradeConfig, grade
+
+    config = config_from_args(GradeConfig, args)
+    if args.folder:
+        config = dataclasses.replace(config, submissions=args.folder)
+    result = grade(config, progress=not args.no_progress)
+    print(result["summary"])
+    print(f"wrote {config.out}/grades.csv, {config.out}/notebooks.csv and {config.out}/summary.md")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prefkit", description="prefkit: preference optimization course kit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -200,12 +223,26 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--policy", default="assistant-sft", help="policy to sample from")
             p.add_argument("--reward-model", default="gold", help="'gold' or a reward-model checkpoint folder")
             p.set_defaults(func=_run_bon)
-    p = sub.add_parser("labs", help="lab tools: `prefkit labs make-student` writes the student versions")
+    from .labs.grade import GradeConfig
+
+    p = sub.add_parser("labs", help="lab tools: `prefkit labs make-student` writes the student versions, "
+                                    "`prefkit labs grade SUBMISSIONS/` grades a class")
     labs = p.add_subparsers(dest="labs_command", metavar="TOOL")
     q = labs.add_parser("make-student", help="labs/*.ipynb -> labs/student/*.ipynb, solutions replaced by stubs")
     q.add_argument("--labs", default="labs", help="folder of solution notebooks")
     q.add_argument("--out", default=None, help="output folder (default: <labs>/student)")
     q.set_defaults(func=_make_student)
+    q = labs.add_parser("export-nbgrader", help="labs/*.ipynb -> nbgrader source notebooks (<out>/source/<lab>/), "
+                                                "with nbgrader cell metadata")
+    q.add_argument("--labs", default="labs", help="folder of solution notebooks")
+    q.add_argument("--out", default="nbgrader", help="nbgrader course folder (default: nbgrader)")
+    q.set_defaults(func=_export_nbgrader)
+    q = labs.add_parser("grade", help="run every submitted notebook (SUBMISSIONS/<student>/labN*.ipynb) in a fresh "
+                                      "kernel; write grades.csv, notebooks.csv and summary.md")
+    q.add_argument("folder", nargs="?", metavar="SUBMISSIONS", help="the submissions folder (same as --submissions)")
+    add_config_flags(q, GradeConfig)
+    q.add_argument("--no-progress", action="store_true", help="no progress bar")
+    q.set_defaults(func=_grade)
     p = sub.add_parser("eval", help="audit a policy on held-out prompts, by slice; writes a run directory")
     p.add_argument("--model", required=True, help="policy: run checkpoint folder, shipped name or hub name")
     p.add_argument("--ref", default="assistant-sft", help="reference policy for KL and win rate ('' for none)")

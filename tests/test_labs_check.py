@@ -162,3 +162,55 @@ def test_lab6_wrong_answers():
         return DPOConfig(output_dir="/tmp/unused", max_steps=steps, per_device_train_batch_size=batch_size,
                          learning_rate=lr, beta=beta, use_cpu=True, bf16=False)
     assert "lr_scheduler_type" in _wrong(check.lab6.parity_config, defaults)
+
+
+# ------------------------------------------------------------------------ delegation to prefkit, bf16 on a CPU
+def test_a_function_that_calls_prefkits_own_implementation_fails_and_is_told_so():
+    from prefkit.evaluate.reward_audit import pairwise_accuracy
+    from prefkit.labs import trl_bridge
+    from prefkit.losses import implicit_reward, preference_loss
+    from prefkit.train.bon_estimators import kl_bound
+
+    def dpo_via_prefkit(pc, pr, rc, rr, beta):  # right values: without the check it would pass
+        return preference_loss(pc - rc, pr - rr, beta, "dpo")
+
+    pc, pr, rc, rr = (torch.randn(8, dtype=torch.float64) for _ in range(4))
+    assert torch.allclose(dpo_via_prefkit(pc, pr, rc, rr, 0.1), _functions("lab4_dpo_from_scratch.ipynb")["dpo_loss"](
+        pc, pr, rc, rr, 0.1))
+    cases = [
+        (check.lab4.dpo_loss, dpo_via_prefkit, "prefkit.losses.preference_loss"),
+        (check.lab4.dpo_metrics, lambda cw, cl, beta: {
+            "rewards/chosen": implicit_reward(cw, beta).mean()}, "prefkit.losses.implicit_reward"),
+        (check.lab5.cdpo_loss, lambda cw, cl, beta, eps: preference_loss(cw, cl, beta, "cdpo", eps),
+         "prefkit.losses.preference_loss"),
+        (check.lab5.rdpo_loss, lambda cw, cl, beta, eps: preference_loss(cw, cl, beta, "rdpo", eps),
+         "prefkit.losses.preference_loss"),
+        (check.lab2.pairwise_accuracy, pairwise_accuracy, "prefkit.evaluate.reward_audit.pairwise_accuracy"),
+        (check.lab3.bon_kl_bound, kl_bound, "prefkit.train.bon_estimators.kl_bound"),
+        (check.lab6.trl_rows, trl_bridge.trl_rows, "prefkit.labs.trl_bridge.trl_rows"),
+        (check.lab6.parity_config, lambda steps, batch_size, lr, beta: trl_bridge.trl_config(
+            steps=steps, batch_size=batch_size, lr=lr, beta=beta), "prefkit.labs.trl_bridge.trl_config"),
+    ]
+    for checker, fn, called in cases:
+        verdict = checker(fn, verbose=False)
+        assert not verdict and "prefkit's own implementation" in verdict.message and called in verdict.message, (
+            checker.__name__, str(verdict))
+
+
+def test_lab6_bf16_refused_on_a_cpu_gets_its_own_diagnosis(monkeypatch):
+    import transformers.training_args
+    from trl import DPOConfig
+
+    monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: False)  # as on a CPU
+
+    def first_attempt(steps, batch_size, lr, beta):  # TRL's bf16 default left on, no use_cpu
+        return DPOConfig(output_dir="/tmp/unused", max_steps=steps, per_device_train_batch_size=batch_size,
+                         learning_rate=lr, beta=beta)
+
+    with pytest.raises(ValueError, match="bf16"):
+        first_attempt(1, 1, 1e-3, 0.1)
+    verdict = check.lab6.parity_config(first_attempt, verbose=False)
+    assert not verdict and "turns bf16 on" in verdict.message and "no GPU" in verdict.message, str(verdict)
+    assert "bf16=False" in verdict.hint and "use_cpu=True" in verdict.hint
+    other = check.lab6.parity_config(lambda *a: int("x"), verbose=False)  # any other error: the general message
+    assert "it raised ValueError" in other.message

@@ -36,7 +36,9 @@ def pairwise_accuracy(fn, verbose: bool = True) -> Verdict:
     if abs(val - float(np.mean(r_w < r_l))) < 1e-9:
         return report(Verdict(name, False, "the comparison is reversed", "the chosen answer should score higher"),
                       verbose)
-    return report(Verdict(name, False, "the value does not match", "mean over pairs of (r_w > r_l)"), verbose)
+    return report(Verdict(name, False, "the value does not match",
+                          "try three pairs by hand, one ranked right, one wrong and one tie: that should give 1/3"),
+                  verbose)
 
 
 def accuracy_ceiling(fn, verbose: bool = True) -> Verdict:
@@ -58,11 +60,15 @@ def accuracy_ceiling(fn, verbose: bool = True) -> Verdict:
                               "the best model predicts the likelier label of each pair, whichever it is"), verbose)
     if abs(val - float((p > 0.5).mean())) < 1e-9:
         return report(Verdict(name, False, "this counts pairs where y_w is likelier, not how often labels agree",
-                              "a label agrees with the best model with probability max(p, 1 - p)"), verbose)
+                              "for a pair with p = 0.3, which label does the best model predict, and how often does "
+                              "the recorded label agree with it?"), verbose)
     if abs(val - 1.0) < 1e-9:
         return report(Verdict(name, False, "the ceiling is below 1 as soon as any label is uncertain",
-                              "average max(p, 1 - p)"), verbose)
-    return report(Verdict(name, False, "the value does not match", "average max(p, 1 - p) over the pairs"), verbose)
+                              "a pair with p = 0.5 is a coin flip: what agreement can any model expect on it?"),
+                      verbose)
+    return report(Verdict(name, False, "the value does not match",
+                          "work one pair out by hand: with p = 0.3, which label should a model predict and how often "
+                          "is it right? The ceiling averages that over the pairs"), verbose)
 
 
 def goodhart_point(fn, verbose: bool = True) -> Verdict:

@@ -93,11 +93,11 @@ def response_logps(fn, verbose: bool = True) -> Verdict:
         ((logp * m).sum(-1) / m.sum(-1), "the log-probs are averaged where sums are asked",
          "log pi(y|x) of a sequence is the sum over its tokens; averaging changes the objective"),
         ((unshifted * mask).sum(-1), "the logits are not shifted: position t predicts token t + 1",
-         "compare logits[:, :-1] with input_ids[:, 1:]"),
+         "which token do the logits of the last position predict? Pair each position with the token after it"),
         (logp.sum(-1), "the mask is ignored, so prompt and padding tokens are scored too",
          "multiply by the response mask (shifted like the labels) before summing"),
         ((logp * mask[:, :-1].double()).sum(-1), "the mask is not shifted with the labels",
-         "the label of position t is token t + 1, so use response_mask[:, 1:]"),
+         "the mask must line up with the labels, not with the logits: shift it the same way"),
         ((logp * (1 - m)).sum(-1), "the mask is inverted: this scores the prompt and padding",
          "response_mask is 1 on response tokens"),
     ]

@@ -30,7 +30,8 @@ def _check(name, fn, kind, beta, eps, mistakes_for, verbose):
         if close(got, wrong):
             return report(Verdict(name, False, message, hint), verbose)
     return report(Verdict(name, False, f"the values do not match the {kind} loss",
-                          "write it with l(z) = -log sigmoid(z) and z = beta h"), verbose)
+                          "work out one pair with h = 0 and one with a large h by hand, from the formula in the "
+                          "docstring, and compare"), verbose)
 
 
 def cdpo_loss(fn, beta: float = 0.1, eps: float = 0.2, verbose: bool = True) -> Verdict:
@@ -40,7 +41,8 @@ def cdpo_loss(fn, beta: float = 0.1, eps: float = 0.2, verbose: bool = True) -> 
         return [
             (dpo, "eps is ignored: this is plain DPO", "with probability eps the label is wrong"),
             (-eps * F.logsigmoid(beta * h) - (1 - eps) * F.logsigmoid(-beta * h),
-             "the weights of the two terms are swapped", "the observed label keeps weight 1 - eps"),
+             "the weights of the two terms are swapped",
+             "which term belongs to the observed label, and how likely is that label to be right?"),
             ((-(1 - eps) * F.logsigmoid(beta * h) + eps * F.logsigmoid(-beta * h)),
              "the flipped term has the wrong sign", "both terms are losses of the form -log sigmoid"),
         ]
@@ -81,7 +83,8 @@ def regression_metric(fn, beta: float = 0.5, verbose: bool = True) -> Verdict:
     worst = np.eye(bandit.n_responses)[int(np.argmin(bandit.rewards))]
 
     def score(p):
-        value, fail = run_student(name, fn, bandit, np.asarray(p, dtype=float), beta)
+        value, fail = run_student(name, fn, bandit, np.asarray(p, dtype=float), beta,
+                                  allowed=("prefkit.worlds.bandit.Bandit.",))
         if fail is not None:
             return None, fail
         try:
