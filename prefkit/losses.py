@@ -1,6 +1,6 @@
 """Preference losses as pure functions on tensors: Bradley-Terry, the DPO family, SimPO, ORPO, KL estimators.
 
-Notation (DESIGN.md 3): logps = log pi(y|x) SUMMED over the response tokens; logratio = log pi_theta(y|x) -
+Notation (docs/design.md, Notation): logps = log pi(y|x) SUMMED over the response tokens; logratio = log pi_theta(y|x) -
 log pi_ref(y|x); h = logratio(y_w) - logratio(y_l); beta is the KL strength (larger beta = closer to pi_ref).
 Every function returns one value per example, shape (B,); the caller takes the mean. Nothing here logs,
 calls .item() or moves tensors between devices, so the same code runs in a notebook, a test and a trainer.

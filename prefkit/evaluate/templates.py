@@ -3,8 +3,9 @@
 A chat template is part of the input distribution. The reference policy and every policy trained from it saw
 prompts rendered one way ("plain": ``user : ... assistant :``); rendered as ChatML or as question/answer, the
 same prompt is a string the model never saw, and its behaviour on held-out prompts can change slice by slice
-(DESIGN.md 4: the template-overfit failure pressure). The table holds the numbers ``summarize`` reports, under
-every template, on the same prompts with the same seed and decoder, so the differences are the template's.
+(template overfit, one of the failure pressures in docs/design.md, The course). The table holds the numbers
+``summarize`` reports, under every template, on the same prompts with the same seed and decoder, so the
+differences are the template's.
 
     >>> result = template_overfit(policy, tok, trained_on="plain")
     >>> print(format_template_table(result))

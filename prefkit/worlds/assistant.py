@@ -1,4 +1,4 @@
-"""The assistant world: a tiny text world with a known gold reward (DESIGN.md 5.2).
+"""The assistant world: a tiny text world with a known gold reward (docs/design.md, The two worlds).
 
 Users ask for help in three slices of prompts x:
 

@@ -1,4 +1,4 @@
-"""The bandit world: an exact, tabular preference problem (DESIGN.md 5.1).
+"""The bandit world: an exact, tabular preference problem (docs/design.md, The two worlds).
 
 Prompts x index rows, K candidate responses per prompt, a gold reward r[x, y] and a reference policy
 pi_ref[x, y]. Everything a chapter talks about has a closed form here: the KL-regularized optimum
