@@ -6,8 +6,15 @@ overopt       Gao, Schulman and Hilton (2022) overoptimization fits of gold rewa
 agreement     annotator agreement by slice (policy ambiguity) and relabel diffs (feedback drift)
 templates     template overfit: a policy evaluated under every chat template, by slice
 """
-from .policy import (evaluate_policy, evaluate_run, format_summary, kl_to_reference, sample_responses, summarize,
-                     win_rate)
+from .policy import (
+    evaluate_policy,
+    evaluate_run,
+    format_summary,
+    kl_to_reference,
+    sample_responses,
+    summarize,
+    win_rate,
+)
 from .templates import format_template_table, template_overfit, template_table
 
 __all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference", "sample_responses", "summarize",

@@ -12,17 +12,21 @@ differences are the template's.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..models import DecoderConfig
 from ..worlds import assistant as world
 from .policy import evaluate_policy
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 METRICS = ("gold_reward", "refusal_rate", "compliance_rate", "length")
 
 
-def template_overfit(model, tokenizer, trained_on: str = "plain", templates: Sequence[str] | None = None,
-                     prompts: Sequence[str] | None = None, samples_per_prompt: int = 1, seed: int = 0,
+def template_overfit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, trained_on: str = "plain",
+                     templates: Sequence[str] | None = None, prompts: Sequence[str] | None = None,
+                     samples_per_prompt: int = 1, seed: int = 0,
                      decoder: DecoderConfig | None = None) -> dict:
     """Evaluate ``model`` on held-out prompts (or ``prompts``) under each chat template, by slice.
 
