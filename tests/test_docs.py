@@ -14,7 +14,8 @@ DESIGN = ROOT / "docs" / "design.md"
 SCANNED = ["prefkit", "tests", "chapters", "labs", "docs", "benchmarks", "data", ".ci"]
 SUFFIXES = {".py", ".md", ".ipynb", ".cfg", ".toml", ".sh", ""}
 # Notes the repository does not hold (written in pieces so that this file does not match itself).
-OUTSIDE = re.compile(r"\b(?:" + "|".join(["DESIGN", "TESTING", "STYLE", "LESSON"]) + r")\.md\b|/" + "work/")
+OUTSIDE = re.compile(r"\b(?:" + "|".join(["DESIGN", "TESTING", "STYLE", "LESSON"]) + r")\.md\b|/" + "work/"
+                     + r"|\b[Ii]ssues? #?\d+\b")  # and the tracker's numbered threads
 SECTION_REF = re.compile(r"docs/design\.md, ([A-Z][A-Za-z ]*[a-z])")
 
 
@@ -46,7 +47,8 @@ def test_the_scan_reads_code_tests_notebooks_and_pages():
 def test_no_reference_points_outside_the_repository():
     bad = [f"{path}: {m.group(0)!r} in {text[max(0, m.start() - 40):m.end() + 20]!r}"
            for path, text in _texts() for m in OUTSIDE.finditer(text)]
-    assert not bad, ("references to notes outside the repository; point them at a section of docs/design.md:\n"
+    assert not bad, ("references to notes outside the repository: point them at a section of docs/design.md, or say the thing\n"
+                     "itself instead of citing a tracker thread:\n"
                      + "\n".join(bad))
 
 
@@ -61,6 +63,7 @@ def test_every_section_reference_names_a_section_of_the_design_page():
 
 def test_the_checks_can_fail():
     assert OUTSIDE.search("see " + "TESTING" + ".md") and OUTSIDE.search("/" + "work/main/data")
+    assert OUTSIDE.search("(iss" + "ue #4)") and OUTSIDE.search("Issue" + " 5") and not OUTSIDE.search("a known issue")
     assert not OUTSIDE.search("docs/design.md")
     assert SECTION_REF.findall("(docs/design.md, The two worlds).") == ["The two worlds"]
     assert SECTION_REF.findall("docs/design.md, " + "Notatoin:") == ["Notatoin"]  # then fails the headings check
