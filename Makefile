@@ -2,6 +2,8 @@
 #
 #   make lab  LAB_ARGS="--no-browser --port 8888"   extra flags go to `jupyter lab`
 #   make test PYTEST_ARGS="-k data -x"              extra flags go to pytest
+#   make test-fast                                  the inner loop: unit tests only, under 2 minutes on 2 cores
+#   make test JOBS=4                                pytest-xdist workers (default 2; JOBS=0 runs in one process)
 #   make check-env                                  what is installed, which device, shipped files
 #   make data                                       regenerate data/ (datasets + reference policy) from seeds
 #   make tour TOUR_ARGS="--quick"                   the whole story (reward models, best-of-n, DPO, RL) in one report
@@ -19,9 +21,15 @@ PYTEST_ARGS ?=
 TOUR_ARGS ?=
 SUBMISSIONS ?=
 GRADE_ARGS ?=
+JOBS ?= 2
+# Offline, and one torch thread per process: two workers with two OpenMP threads each on two cores spin-wait
+# on each other. --dist loadfile keeps every file, and so every notebook's cells, in one worker (plain -n would
+# run one notebook's cells in two kernels). docs/design.md, Testing.
+TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1
+XDIST := $(if $(filter 0,$(JOBS)),-n 0,-n $(JOBS) --dist loadfile)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test check-env data student grade venv clean-venv tour
+.PHONY: lab test test-fast check-env data student grade venv clean-venv tour
 
 venv: $(STAMP)
 
@@ -56,7 +64,11 @@ lab: $(STAMP)
 		--LabApp.default_url=/lab/tree/chapters $(LAB_ARGS)
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# The unit tests without notebooks (no .ipynb is collected), browser tests or anything marked slow.
+test-fast: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest tests $(XDIST) -m "not slow and not browser" --ignore-glob="*.ipynb" $(PYTEST_ARGS)
 
 tour: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/prefkit tour $(TOUR_ARGS)

@@ -1,7 +1,8 @@
 """prefkit: a course and lab kit for preference optimization (RLHF and DPO).
 
-Layers, lowest first (a module imports only from layers below it): core, data, worlds, models, losses,
-train, evaluate, plots, widgets, labs, cli. See DESIGN.md.
+Layers, lowest first (a module imports only from its own layer or one below it): core, data, losses, worlds,
+models, evaluate, train, plots, widgets, labs, apps (environment, cards, build, tour, cli). See docs/design.md,
+Layers; tests/test_layers.py enforces the order.
 """
 from importlib import metadata as _metadata
 

@@ -1,9 +1,9 @@
 """Devices, dtypes, seeding and run records: the ground every other module stands on.
 
-A run directory is the model contract (DESIGN.md 6.1): ``run.json`` says what produced the model (config,
-seed, data version, chat template, reference model and policy version, decoder settings, library versions,
-git commit), ``metrics.jsonl`` holds one row per logged step, ``eval.json`` the held-out evaluation. Every
-file is written atomically, so an interrupted run never leaves half a record behind.
+A run directory is the model contract (docs/design.md, The run record): ``run.json`` says what produced the
+model (config, seed, data version, chat template, reference model and policy version, decoder settings,
+library versions, git commit), ``metrics.jsonl`` holds one row per logged step, ``eval.json`` the held-out
+evaluation. Every file is written atomically, so an interrupted run never leaves half a record behind.
 """
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 # ------------------------------------------------------------------------------------ run directory
 class RunDir:
-    """A run directory (DESIGN.md 6.1): ``run.json``, ``metrics.jsonl``, ``eval.json`` and checkpoints.
+    """A run directory (docs/design.md, The run record): ``run.json``, ``metrics.jsonl``, ``eval.json`` and checkpoints.
 
     >>> run = RunDir.create("runs", "dpo")                       # runs/dpo-20261129-101500-ab12
     >>> run.write_record(config=cfg, seed=0, data_version=v, template="plain", reference="data/models/...")

@@ -7,7 +7,7 @@ from importlib import metadata
 
 from .core import DATA_DIR, get_device
 
-# What the course ships (issue 3 builds them with `make data`); checked so a broken clone is caught early.
+# What the course ships (`make data` builds them); checked so a broken clone is caught early.
 SHIPPED = {
     "shipped data": DATA_DIR / "assistant" / "README.md",
     "reference model": DATA_DIR / "models" / "assistant-sft" / "model.safetensors",

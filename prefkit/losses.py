@@ -1,20 +1,23 @@
 """Preference losses as pure functions on tensors: Bradley-Terry, the DPO family, SimPO, ORPO, KL estimators.
 
-Notation (DESIGN.md 3): logps = log pi(y|x) SUMMED over the response tokens; logratio = log pi_theta(y|x) -
+Notation (docs/design.md, Notation): logps = log pi(y|x) SUMMED over the response tokens; logratio = log pi_theta(y|x) -
 log pi_ref(y|x); h = logratio(y_w) - logratio(y_l); beta is the KL strength (larger beta = closer to pi_ref).
 Every function returns one value per example, shape (B,); the caller takes the mean. Nothing here logs,
 calls .item() or moves tensors between devices, so the same code runs in a notebook, a test and a trainer.
 """
+from __future__ import annotations
+
 import math
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 PREFERENCE_KINDS = ("dpo", "cdpo", "rdpo", "ipo", "hinge")
 KL_KINDS = ("k1", "k2", "k3")
 
 
-def bradley_terry_loss(chosen_rewards, rejected_rewards, margin=0.0):
+def bradley_terry_loss(chosen_rewards: Tensor, rejected_rewards: Tensor, margin: float | Tensor = 0.0) -> Tensor:
     """Reward-model loss: negative log-likelihood of the preference under Bradley-Terry.
 
     loss = -log sigmoid(r(x, y_w) - r(x, y_l) - margin)
@@ -25,7 +28,8 @@ def bradley_terry_loss(chosen_rewards, rejected_rewards, margin=0.0):
     return -F.logsigmoid(chosen_rewards - rejected_rewards - margin)  # (B,)
 
 
-def preference_loss(chosen_logratios, rejected_logratios, beta, kind="dpo", eps=0.0):
+def preference_loss(chosen_logratios: Tensor, rejected_logratios: Tensor, beta: float, kind: str = "dpo",
+                    eps: float = 0.0) -> Tensor:
     """Per-pair loss of the DPO family.
 
     h = logratio(y_w) - logratio(y_l), logratio = log pi_theta(y|x) - log pi_ref(y|x) (summed over tokens),
@@ -69,7 +73,7 @@ def preference_loss(chosen_logratios, rejected_logratios, beta, kind="dpo", eps=
     return torch.relu(1 - beta * h)  # (B,) hinge
 
 
-def simpo_loss(chosen_logps_avg, rejected_logps_avg, beta=2.0, gamma=0.5):
+def simpo_loss(chosen_logps_avg: Tensor, rejected_logps_avg: Tensor, beta: float = 2.0, gamma: float = 0.5) -> Tensor:
     """SimPO: a reference-free, length-normalized margin loss.
 
     loss = -log sigmoid(beta (avg_w - avg_l) - gamma),  avg = (1/|y|) log pi_theta(y|x)
@@ -79,7 +83,7 @@ def simpo_loss(chosen_logps_avg, rejected_logps_avg, beta=2.0, gamma=0.5):
     return -F.logsigmoid(beta * (chosen_logps_avg - rejected_logps_avg) - gamma)  # (B,)
 
 
-def _log1mexp(x):
+def _log1mexp(x: Tensor) -> Tensor:
     """log(1 - exp(x)) for x < 0 without cancellation (Maechler 2012: switch formulas at x = -log 2)."""
     t = -math.log(2.0)
     # Each branch sees only the inputs it is accurate on, so the unused branch never makes inf/nan gradients.
@@ -88,12 +92,12 @@ def _log1mexp(x):
     return torch.where(x > t, near_zero, far)
 
 
-def log_odds(logps_avg):
+def log_odds(logps_avg: Tensor) -> Tensor:
     """log odds(y|x) = log P - log(1 - P) with P = exp(mean token log-prob), Hong et al. 2024, eq. 4."""
     return logps_avg - _log1mexp(logps_avg)
 
 
-def orpo_odds_ratio_loss(chosen_logps_avg, rejected_logps_avg):
+def orpo_odds_ratio_loss(chosen_logps_avg: Tensor, rejected_logps_avg: Tensor) -> Tensor:
     """ORPO's odds-ratio term: L_OR = -log sigmoid(log odds(y_w|x) - log odds(y_l|x)).
 
     Hong et al. 2024, eq. 7, with odds(y|x) = P / (1 - P) and P = exp(mean token log-prob) (eq. 4).
@@ -102,7 +106,8 @@ def orpo_odds_ratio_loss(chosen_logps_avg, rejected_logps_avg):
     return -F.logsigmoid(log_odds(chosen_logps_avg) - log_odds(rejected_logps_avg))  # (B,)
 
 
-def orpo_loss(chosen_logps_avg, rejected_logps_avg, chosen_nll=None, lam=0.1):
+def orpo_loss(chosen_logps_avg: Tensor, rejected_logps_avg: Tensor, chosen_nll: Tensor | None = None,
+              lam: float = 0.1) -> Tensor:
     """ORPO: supervised fine-tuning on y_w plus a weighted odds-ratio penalty, no reference model.
 
     loss = L_SFT + lam * L_OR, Hong et al. 2024, eq. 6. L_SFT is the mean token negative log-likelihood of
@@ -114,7 +119,7 @@ def orpo_loss(chosen_logps_avg, rejected_logps_avg, chosen_nll=None, lam=0.1):
     return chosen_nll + lam * orpo_odds_ratio_loss(chosen_logps_avg, rejected_logps_avg)  # (B,)
 
 
-def implicit_reward(logratios, beta):
+def implicit_reward(logratios: Tensor, beta: float) -> Tensor:
     """DPO's implicit reward r_hat(x, y) = beta log pi_theta(y|x) / pi_ref(y|x), Rafailov et al. 2023, sec. 5.
 
     It equals the reward whose KL-regularized optimum is pi_theta, up to a per-prompt constant beta log Z(x).
@@ -123,7 +128,7 @@ def implicit_reward(logratios, beta):
     return beta * logratios  # (B,)
 
 
-def dpo_gradient_weight(chosen_logratios, rejected_logratios, beta):
+def dpo_gradient_weight(chosen_logratios: Tensor, rejected_logratios: Tensor, beta: float) -> Tensor:
     """How hard DPO pushes on a pair: sigmoid(r_hat(y_l) - r_hat(y_w)) = sigmoid(-beta h).
 
     Rafailov et al. 2023, sec. 4 ("What does the DPO update do?"):
@@ -135,7 +140,7 @@ def dpo_gradient_weight(chosen_logratios, rejected_logratios, beta):
     return torch.sigmoid(-beta * h)  # (B,)
 
 
-def kl_estimate(policy_logps, ref_logps, kind="k3"):
+def kl_estimate(policy_logps: Tensor, ref_logps: Tensor, kind: str = "k3") -> Tensor:
     """Per-sample estimate of KL(pi || pi_ref) from samples y ~ pi (Schulman 2020, "Approximating KL divergence").
 
     With log r = log pi_ref(y) - log pi(y):

@@ -1,4 +1,5 @@
-"""One figure style for the whole course: labels in DESIGN.md notation, one colour per method, findings as titles.
+"""One figure style for the whole course: labels in the notation (docs/design.md), one colour per method, findings
+as titles.
 
 Chapters and widgets draw with the same helpers, so a KL axis always reads "KL(pi || pi_ref) [nats]", DPO is
 always the same blue and a title always states what the figure shows ("larger beta stays closer to pi_ref"),

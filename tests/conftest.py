@@ -1,8 +1,20 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules, and one torch thread per pytest-xdist worker."""
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``make test`` and ``make test-fast`` run two workers on two cores) every worker keeps to
+    one torch thread, and so do the notebook kernels and subprocesses it starts: two workers with two OpenMP
+    threads each on two cores spin-wait on each other. The Makefile also sets OMP_NUM_THREADS=1, which covers
+    a worker that never loads this file (``pytest chapters -n 2``)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Analysis acceptance tests (issue 5) that tests/test_reward_audit.py does not already hold.
+"""Acceptance tests of the analysis (overoptimization fits, template overfit) that tests/test_reward_audit.py does
+not already hold.
 
 Already covered there, on Bradley-Terry data from the bandit: a fitted reward model's accuracy is within
 statistical error of the noise ceiling and its ECE is small

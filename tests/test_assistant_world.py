@@ -1,5 +1,5 @@
 """The assistant text world: prompts and splits, responses and classify, gold reward, demonstrator,
-annotators, vocabulary and chat templates (DESIGN.md 5.2)."""
+annotators, vocabulary and chat templates (docs/design.md, The two worlds)."""
 from __future__ import annotations
 
 import doctest

@@ -1,4 +1,5 @@
-"""prefkit.worlds.bandit: the exact tabular world (DESIGN.md 5.1) and a tabular policy trained by prefkit.losses.
+"""prefkit.worlds.bandit: the exact tabular world (docs/design.md, The two worlds) and a tabular policy trained by
+prefkit.losses.
 
 Tolerances were measured (seeded, deterministic) and are stated next to each check.
 """

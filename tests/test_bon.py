@@ -115,6 +115,7 @@ def test_best_of_n_keeps_the_best_and_writes_its_run_directory(policy, tmp_path)
 
 
 # ----------------------------------------------------------------------------------------- sweeps over n
+@pytest.mark.slow
 def test_under_the_gold_reward_gold_rises_with_n_and_the_kl_stays_under_the_bound(pool):
     prompts, samples = pool
     rows = best_of_n_curve(None, None, None, ns=NS, prompts=prompts, samples_per_prompt=64,
@@ -130,6 +131,7 @@ def test_under_the_gold_reward_gold_rises_with_n_and_the_kl_stays_under_the_boun
         assert r["kl_ci95"][1] < r["kl_bound"]
 
 
+@pytest.mark.slow
 def test_goodhart_best_of_n_against_a_length_biased_proxy(pool):
     prompts, samples = pool
     rows = best_of_n_curve(None, None, None, ns=NS, prompts=prompts, samples_per_prompt=64, samples=samples)

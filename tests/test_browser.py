@@ -1,4 +1,6 @@
-"""The widgets in a real browser: JupyterLab + headless Debian Chromium driven by Playwright (DESIGN.md 7).
+"""The widgets in a real browser: JupyterLab + headless Debian Chromium driven by Playwright.
+
+The conventions are those of docs/design.md, The browser tests.
 
 A copy of tests/notebooks/widgets_demo.ipynb is served from a temporary root by JupyterLab on 127.0.0.1 with a
 token, lab settings in a temporary JUPYTERLAB_SETTINGS_DIR (no news or update checks, no autosave, no notebook
@@ -28,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "tests" / "notebooks" / "widgets_demo.ipynb"
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
-# DESIGN.md 7; Playwright adds --headless itself (headless=True) and refuses --user-data-dir (fresh profile).
+# docs/design.md, The browser tests. Playwright adds --headless itself (headless=True) and refuses --user-data-dir
+# (it already uses a fresh profile).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 LAB_SETTINGS = {  # JUPYTERLAB_SETTINGS_DIR/<package>/<plugin>.jupyterlab-settings
@@ -207,7 +210,7 @@ def test_notebook_runs_and_shows_real_widgets(notebook):
     outputs = page.locator(".jp-NotebookPanel .jp-OutputArea").all_inner_texts()
     joined = "\n".join(outputs)
     assert "Traceback" not in joined, joined[:3000]
-    # widgets drawn as text mean the widget manager extension did not load (TESTING.md)
+    # widgets drawn as text mean the widget manager extension did not load (docs/design.md, Widgets)
     assert "children=" not in joined, "widgets rendered as plain text: is jupyterlab_widgets 3.0.x installed?"
     assert page.locator(".prefkit-explorer").count() == 4
     for name, *_ in EXPLORERS:

@@ -21,6 +21,7 @@ def test_every_config_field_becomes_a_documented_flag():
     assert docs["lr"].startswith("Peak learning rate")
 
 
+@pytest.mark.slow
 def test_sft_and_eval_from_the_command_line(tmp_path, capsys):
     data = tmp_path / "demos.jsonl"
     data.write_text("".join(json.dumps({"prompt": "how do i bake bread ?", "completion": c}) + "\n"

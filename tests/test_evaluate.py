@@ -44,6 +44,7 @@ def test_a_policy_against_itself_has_zero_kl_and_half_win_rate(ref):
     assert len(out["samples"]) == 2 * len(prompts)
 
 
+@pytest.mark.slow
 def test_kl_grows_with_distance_from_the_reference(ref):
     model, tok = ref
     prompts = [p.text for p in world.heldout_prompts()][::4]

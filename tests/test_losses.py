@@ -81,7 +81,7 @@ def make_batch(n_pairs, seed, completion_len=None):
 
 
 def seq_logps(token_logps, completion_mask):
-    """The per-sequence log-prob of DESIGN.md 3: the sum over completion tokens."""
+    """The per-sequence log-prob of docs/design.md, Notation: the sum over completion tokens."""
     return (token_logps * completion_mask).sum(dim=1)  # (2B,)
 
 

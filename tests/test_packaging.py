@@ -66,3 +66,18 @@ def test_makefile_never_lets_pip_choose_torch_blindly():
     kit_step = make.index('install -q -e ".[dev]"')
     assert torch_step < kit_step, "torch must be installed before the kit pulls it in"
     assert "--no-deps --no-index" in make  # the local CPU wheel is detected without touching a registry
+
+
+def test_make_test_runs_whole_files_on_one_torch_thread_per_worker():
+    """Plain ``-n 2`` would split one notebook's cells across two kernels: the workers must get whole files."""
+    make = (ROOT / "Makefile").read_text()
+    xdist = re.search(r"^XDIST := (.*)$", make, re.M).group(1)
+    assert "-n $(JOBS) --dist loadfile" in xdist and re.search(r"^JOBS \?= 2$", make, re.M)
+    assert "OMP_NUM_THREADS=1" in re.search(r"^TEST_ENV := (.*)$", make, re.M).group(1)
+    for target in ("test", "test-fast"):
+        recipe = re.search(rf"^{target}: \$\(STAMP\)\n\t(.*)$", make, re.M).group(1)
+        assert recipe.startswith("$(TEST_ENV) $(PY) -m pytest") and "$(XDIST)" in recipe, recipe
+    fast = re.search(r"^test-fast: \$\(STAMP\)\n\t(.*)$", make, re.M).group(1)
+    assert '-m "not slow and not browser"' in fast and '--ignore-glob="*.ipynb"' in fast
+    dev = {Requirement(r).name for r in _pyproject()["project"]["optional-dependencies"]["dev"]}
+    assert "pytest-xdist" in dev

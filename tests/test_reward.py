@@ -53,6 +53,7 @@ def test_last_token_index_for_both_padding_sides():
     assert last_token_index(left).tolist() == [4, 4]
 
 
+@pytest.mark.slow
 def test_left_and_right_padding_give_the_same_rewards(trained, tok, test_pairs):
     model, _, _ = trained
     prompts, responses = list(test_pairs["prompt"][:24]), list(test_pairs["chosen"][:24])
@@ -68,6 +69,7 @@ def test_left_and_right_padding_give_the_same_rewards(trained, tok, test_pairs):
     torch.testing.assert_close(hf_right, right, atol=1e-5, rtol=0)  # same token as HF with right padding
 
 
+@pytest.mark.slow
 def test_hf_pooling_is_wrong_when_pad_is_eos_and_ours_is_not(trained, tok, test_pairs):
     """Many hub tokenizers pad with EOS: HF then pools before the closing EOS; the attention mask does not."""
     model, _, _ = trained
@@ -140,6 +142,7 @@ def test_config_and_reward_fn_errors_speak_to_a_student():
 
 
 # ------------------------------------------------------------------------------------------------- training
+@pytest.mark.slow
 def test_clean_reward_model_beats_chance_and_approaches_the_noise_ceiling(trained):
     model, history, _ = trained
     ev = json.loads(model.prefkit_run.eval_path.read_text())
@@ -153,6 +156,7 @@ def test_clean_reward_model_beats_chance_and_approaches_the_noise_ceiling(traine
     assert history[-1]["loss"] < history[0]["loss"] and history[-1]["accuracy"] > history[0]["accuracy"]
 
 
+@pytest.mark.slow
 def test_the_run_directory_is_complete(trained):
     model, history, cfg = trained
     run = model.prefkit_run
@@ -174,6 +178,7 @@ def test_the_run_directory_is_complete(trained):
     assert not [p.name for p in run.path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_reward_fn_scores_duplicates_identically_and_gold_has_the_same_signature(trained, tok):
     model, _, _ = trained
     p = [x.text for x in world.heldout_prompts()[:3]]

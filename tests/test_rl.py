@@ -103,6 +103,7 @@ def test_a_cut_response_is_scored_without_an_end_token(ref):
 
 
 # --------------------------------------------------------------------------------------- against gold
+@pytest.mark.slow
 def test_rl_against_gold_raises_heldout_gold_over_the_reference(gold_runs, ref_samples):
     gains = {coef: _paired_gain(ev, ref_samples) for coef, (_, _, ev) in gold_runs.items()}
     print("\nheld-out gold gain over pi_ref (mean, 95% CI):", gains)
@@ -114,6 +115,7 @@ def test_rl_against_gold_raises_heldout_gold_over_the_reference(gold_runs, ref_s
     assert ev["win_rate"] > 0.55
 
 
+@pytest.mark.slow
 def test_a_larger_kl_coef_keeps_the_policy_closer_to_the_reference(gold_runs):
     small, large = gold_runs[0.01][2], gold_runs[2.0][2]
     print("\nKL(pi || pi_ref) on held-out prompts, k1 [95% CI]:",
@@ -124,6 +126,7 @@ def test_a_larger_kl_coef_keeps_the_policy_closer_to_the_reference(gold_runs):
     assert late[2.0] < late[0.01]  # and during training
 
 
+@pytest.mark.slow
 def test_the_rl_run_directory_is_complete(gold_runs):
     policy, history, ev = gold_runs[0.01]
     run = policy.prefkit_run
@@ -146,6 +149,7 @@ def test_the_rl_run_directory_is_complete(gold_runs):
 
 
 # ----------------------------------------------------------------------------------------------- Goodhart
+@pytest.mark.slow
 def test_goodhart_rl_against_a_length_biased_proxy(tmp_path, ref, ref_samples):
     rm_cfg = RewardConfig(data="data/assistant/prefs/length", steps=40, lr=1e-3, warmup_steps=5, batch_size=32,
                           progress=False, output_dir=str(tmp_path / "rm"))

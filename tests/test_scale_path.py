@@ -67,6 +67,7 @@ def test_local_folder_keeps_its_chat_templates(tmp_path):
                                    chat_template="chatml").startswith("<|system|> you are a helpful assistant .")
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_script_runs_tiny_on_cpu(tmp_path):
     import json
     import subprocess

@@ -24,6 +24,7 @@ def policy():
     return AutoModelForCausalLM.from_pretrained(MODEL).eval(), AutoTokenizer.from_pretrained(MODEL)
 
 
+@pytest.mark.slow
 def test_rebuilding_the_datasets_gives_identical_bytes(tmp_path):
     build_datasets(BuildConfig(out=str(tmp_path)))
     cmp = filecmp.dircmp(ASSISTANT, tmp_path / "assistant")
@@ -76,6 +77,7 @@ def test_reference_policy_speaks_the_world_fluently(policy):
     assert kinds.count("help") >= len(prompts) // 2
 
 
+@pytest.mark.slow
 def test_reference_policy_has_room_to_improve_on_every_slice(policy):
     model, tok = policy
     summary, samples = evaluate_policy(model, tok, samples_per_prompt=2, seed=1)

@@ -17,6 +17,7 @@ from prefkit import cli
 from prefkit.tour import TourConfig
 
 PNG = b"\x89PNG\r\n\x1a\n"
+pytestmark = pytest.mark.slow  # a minute of CPU: make test runs it, make test-fast does not
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +28,15 @@ def quick_tour(tmp_path_factory):
     import io
 
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = cli.main(["tour", "--quick", "--no-progress", "--output-dir", str(out)])
-    assert torch.get_num_threads() == before  # the tour restores the caller's thread count
+    # The caller's count differs from the tour's own 1 thread (a test worker runs with one), so that a tour that
+    # forgot to restore it would be caught.
+    torch.set_num_threads(2)
+    try:
+        with contextlib.redirect_stdout(buf):
+            code = cli.main(["tour", "--quick", "--no-progress", "--output-dir", str(out)])
+        assert torch.get_num_threads() == 2  # the tour restores the caller's thread count
+    finally:
+        torch.set_num_threads(before)
     printed = buf.getvalue()
     folder = Path(re.search(r"run folder: (.+)", printed).group(1).strip())
     return code, printed, folder, json.loads((folder / "tour.json").read_text())

@@ -32,6 +32,7 @@ def demos():
     return Dataset.from_list([{"prompt": r["prompt"], "completion": r["response"]} for r in rows])
 
 
+@pytest.mark.slow
 def test_sft_learns_and_writes_a_complete_run_directory(tok, demos, tmp_path):
     cfg = SFTConfig(steps=30, batch_size=16, lr=3e-3, warmup_steps=3, log_every=10, output_dir=str(tmp_path),
                     progress=False)
@@ -56,6 +57,7 @@ def test_sft_learns_and_writes_a_complete_run_directory(tok, demos, tmp_path):
     assert not [p.name for p in run.path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_matches_an_uninterrupted_run(tok, demos, tmp_path, monkeypatch):
     sft_module = importlib.import_module("prefkit.train.sft")
 

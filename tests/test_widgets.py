@@ -1,8 +1,8 @@
 """prefkit.widgets, headless: move each slider in the kernel and check the numbers the callback drew.
 
-Setting ``slider.value`` runs the observers at once (TESTING.md), so every check below is "set a value, read
-``explorer.state``": the maths the figure shows, and that the figure was re-rendered (render counter and new
-PNG bytes). The browser half (real JupyterLab, keyboard on the slider) is tests/test_browser.py.
+Setting ``slider.value`` runs the observers at once (docs/design.md, Widgets), so every check below is "set a
+value, read ``explorer.state``": the maths the figure shows, and that the figure was re-rendered (render counter
+and new PNG bytes). The browser half (real JupyterLab, keyboard on the slider) is tests/test_browser.py.
 """
 import io
 import statistics

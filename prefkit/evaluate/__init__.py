@@ -7,8 +7,15 @@ agreement     annotator agreement by slice (policy ambiguity) and relabel diffs 
 templates     template overfit: a policy evaluated under every chat template, by slice
 precision     numbers printed at the precision their claim needs (no round-off digits in stored outputs)
 """
-from .policy import (evaluate_policy, evaluate_run, format_summary, kl_to_reference, sample_responses, summarize,
-                     win_rate)
+from .policy import (
+    evaluate_policy,
+    evaluate_run,
+    format_summary,
+    kl_to_reference,
+    sample_responses,
+    summarize,
+    win_rate,
+)
 from .precision import format_error
 from .templates import format_template_table, template_overfit, template_table
 

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from ..data import data_version
 
+if TYPE_CHECKING:
+    from datasets import Dataset
 
-def _pairs(ds) -> list[tuple]:
+
+def _pairs(ds: Dataset) -> list[tuple]:
     return [(r["prompt"], frozenset((r["chosen"], r["rejected"]))) for r in ds]
 
 
-def agreement_by_slice(first, second) -> dict[str, float]:
+def agreement_by_slice(first: Dataset, second: Dataset) -> dict[str, float]:
     """Share of the same pairs that two label sets order the same way, overall and by ``slice``.
 
     Both datasets must hold the same unordered pairs in the same order (as the shipped annotator sets do).
@@ -27,10 +31,13 @@ def agreement_by_slice(first, second) -> dict[str, float]:
     return {k: agree[k] / total[k] for k in sorted(total)}
 
 
-def relabel_report(old, new) -> dict:
+def _rubrics(ds: Dataset) -> list[str]:
+    return sorted(set(ds["rubric_version"])) if "rubric_version" in ds.column_names else []
+
+
+def relabel_report(old: Dataset, new: Dataset) -> dict:
     """What a relabel changed: flipped labels by slice and the two data versions (recorded in run records)."""
     agreement = agreement_by_slice(old, new)
-    rubrics = lambda ds: sorted(set(ds["rubric_version"])) if "rubric_version" in ds.column_names else []
     return {"data_version/old": data_version(old), "data_version/new": data_version(new),
-            "rubric_version/old": rubrics(old), "rubric_version/new": rubrics(new),
+            "rubric_version/old": _rubrics(old), "rubric_version/new": _rubrics(new),
             "flipped_by_slice": {k: 1 - v for k, v in agreement.items()}}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass
@@ -32,7 +33,7 @@ class OveroptFit:
     r2: float
     """Coefficient of determination of the fit on the given points."""
 
-    def predict(self, d) -> np.ndarray:
+    def predict(self, d: ArrayLike) -> np.ndarray:
         d = np.asarray(d, dtype=np.float64)
         if self.kind == "bon":
             return d * (self.a - self.b * d)
@@ -40,7 +41,7 @@ class OveroptFit:
             return np.where(d > 0, d * (self.a - self.b * np.log(np.where(d > 0, d, 1.0))), 0.0)
 
 
-def fit_overoptimization(kl, gold_gain, kind: str = "bon") -> OveroptFit:
+def fit_overoptimization(kl: ArrayLike, gold_gain: ArrayLike, kind: str = "bon") -> OveroptFit:
     """Least-squares fit of R(d) (no intercept: R(0) = 0) to measured (KL, gold gain) points.
 
     kl: KL(pi || pi_ref) in nats per point; gold_gain: gold reward minus the starting policy's gold reward.

@@ -6,22 +6,24 @@ kept, so failure cases can be read, not just counted.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-
-import math
-
 import torch
 
 from ..losses import kl_estimate
 from ..models import DecoderConfig, generate, score_responses
 from ..worlds import assistant as world
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-def sample_responses(model, tokenizer, prompts: Sequence[str] | None = None, samples_per_prompt: int = 4,
-                     seed: int = 0, template: str = "default", decoder: DecoderConfig | None = None) -> list[dict]:
+
+def sample_responses(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str] | None = None,
+                     samples_per_prompt: int = 4, seed: int = 0, template: str = "default",
+                     decoder: DecoderConfig | None = None) -> list[dict]:
     """Sample responses on (by default held-out) prompts; one dict per sample with kind and gold reward."""
     texts = [p.text for p in world.heldout_prompts()] if prompts is None else list(prompts)
     repeated = [t for t in texts for _ in range(samples_per_prompt)]
@@ -37,7 +39,7 @@ def sample_responses(model, tokenizer, prompts: Sequence[str] | None = None, sam
 
 def summarize(samples: Sequence[dict]) -> dict:
     """Gold reward, refusal and compliance rates and length: overall and by slice."""
-    def block(rows):
+    def block(rows: list[dict]) -> dict:
         kinds = Counter(r["kind"] for r in rows)
         n = len(rows)
         return {"n": n, "gold_reward": float(np.mean([r["gold"] for r in rows])) if n else float("nan"),
@@ -57,8 +59,9 @@ def summarize(samples: Sequence[dict]) -> dict:
     }
 
 
-def evaluate_policy(model, tokenizer, prompts: Sequence[str] | None = None, samples_per_prompt: int = 4,
-                    seed: int = 0, template: str = "default", decoder: DecoderConfig | None = None):
+def evaluate_policy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str] | None = None,
+                    samples_per_prompt: int = 4, seed: int = 0, template: str = "default",
+                    decoder: DecoderConfig | None = None) -> tuple[dict, list[dict]]:
     """``(summary, samples)`` for a policy on held-out prompts (or the given ones)."""
     samples = sample_responses(model, tokenizer, prompts, samples_per_prompt, seed, template, decoder)
     return summarize(samples), samples
@@ -83,7 +86,8 @@ def _mean_ci(values: torch.Tensor) -> tuple[float, list[float]]:
     return m, [m - half, m + half]
 
 
-def kl_to_reference(policy, ref, tokenizer, samples: Sequence[dict], template: str = "default") -> dict:
+def kl_to_reference(policy: PreTrainedModel, ref: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                    samples: Sequence[dict], template: str = "default") -> dict:
     """KL(pi || pi_ref) per response from responses sampled from the policy: k1 and k3 with 95% CIs (nats).
 
     Valid when the samples come from the policy itself at temperature 1 and top_p 1 (the default decoder):
@@ -111,8 +115,9 @@ def win_rate(samples: Sequence[dict], ref_samples: Sequence[dict]) -> float:
     return float(np.mean(wins))
 
 
-def evaluate_run(policy, tokenizer, ref=None, prompts: Sequence[str] | None = None, samples_per_prompt: int = 4,
-                 seed: int = 0, template: str = "default", decoder: DecoderConfig | None = None) -> dict:
+def evaluate_run(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ref: PreTrainedModel | None = None,
+                 prompts: Sequence[str] | None = None, samples_per_prompt: int = 4, seed: int = 0,
+                 template: str = "default", decoder: DecoderConfig | None = None) -> dict:
     """Everything eval.json holds: summary by slice, KL to the reference, win rate against it, and samples.
 
     The reference is sampled with the same seed and decoder on the same prompts, so ``win_rate`` compares

@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def _np(x) -> np.ndarray:
+def _np(x: ArrayLike) -> np.ndarray:
     return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
 
 
-def noise_ceiling(flip_rate: float = 0.0, gold_gaps=None, temperature: float = 0.0) -> float:
+def noise_ceiling(flip_rate: float = 0.0, gold_gaps: ArrayLike | None = None, temperature: float = 0.0) -> float:
     """Best achievable agreement with labels: 1 - eps for flips; E[sigmoid(|gap|/T)] for BT labels; both mixed.
 
     gold_gaps: r*(y_a) - r*(y_b) for the pairs (needed when temperature > 0). Ties (gap 0) count 1/2.
@@ -34,7 +35,7 @@ def noise_ceiling(flip_rate: float = 0.0, gold_gaps=None, temperature: float = 0
     return (1 - flip_rate) * p_best + flip_rate * (1 - p_best)
 
 
-def pairwise_accuracy(chosen_rewards, rejected_rewards) -> float:
+def pairwise_accuracy(chosen_rewards: ArrayLike, rejected_rewards: ArrayLike) -> float:
     """Share of pairs where r(y_w) > r(y_l); ties count 1/2."""
     d = _np(chosen_rewards) - _np(rejected_rewards)
     return float(np.mean(np.where(d > 0, 1.0, np.where(d == 0, 0.5, 0.0))))
@@ -61,7 +62,7 @@ class Calibration:
     """Expected calibration error: sum_b (n_b / N) |predicted_b - observed_b|."""
 
 
-def calibration(chosen_rewards, rejected_rewards, n_bins: int = 10) -> Calibration:
+def calibration(chosen_rewards: ArrayLike, rejected_rewards: ArrayLike, n_bins: int = 10) -> Calibration:
     """Calibration of the reward model's preference probabilities on labelled pairs.
 
     Each pair is used in both orientations, (y_w, y_l) with outcome 1 and (y_l, y_w) with outcome 0, so the
@@ -81,7 +82,7 @@ def calibration(chosen_rewards, rejected_rewards, n_bins: int = 10) -> Calibrati
     return Calibration(edges, predicted, observed, counts.astype(int), ece)
 
 
-def length_correlation(rewards, lengths) -> float:
+def length_correlation(rewards: ArrayLike, lengths: ArrayLike) -> float:
     """Pearson correlation between reward and response length (in words)."""
     r, n = _np(rewards), _np(lengths)
     if r.std() == 0 or n.std() == 0:

@@ -3,25 +3,30 @@
 A chat template is part of the input distribution. The reference policy and every policy trained from it saw
 prompts rendered one way ("plain": ``user : ... assistant :``); rendered as ChatML or as question/answer, the
 same prompt is a string the model never saw, and its behaviour on held-out prompts can change slice by slice
-(DESIGN.md 4: the template-overfit failure pressure). The table holds the numbers ``summarize`` reports, under
-every template, on the same prompts with the same seed and decoder, so the differences are the template's.
+(template overfit, one of the failure pressures in docs/design.md, The course). The table holds the numbers
+``summarize`` reports, under every template, on the same prompts with the same seed and decoder, so the
+differences are the template's.
 
     >>> result = template_overfit(policy, tok, trained_on="plain")
     >>> print(format_template_table(result))
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..models import DecoderConfig
 from ..worlds import assistant as world
 from .policy import evaluate_policy
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 METRICS = ("gold_reward", "refusal_rate", "compliance_rate", "length")
 
 
-def template_overfit(model, tokenizer, trained_on: str = "plain", templates: Sequence[str] | None = None,
-                     prompts: Sequence[str] | None = None, samples_per_prompt: int = 1, seed: int = 0,
+def template_overfit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, trained_on: str = "plain",
+                     templates: Sequence[str] | None = None, prompts: Sequence[str] | None = None,
+                     samples_per_prompt: int = 1, seed: int = 0,
                      decoder: DecoderConfig | None = None) -> dict:
     """Evaluate ``model`` on held-out prompts (or ``prompts``) under each chat template, by slice.
 

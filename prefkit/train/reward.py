@@ -224,7 +224,7 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
 
 
 reward = train_reward
-"""``prefkit.train.reward``: the name DESIGN.md 6 gives the reward-model trainer."""
+"""``prefkit.train.reward``: the reward-model trainer under the short name of its siblings (sft, dpo, rl)."""
 
 __all__ = ["RewardConfig", "train_reward", "reward", "reward_step", "reward_loss", "pair_rewards",
            "evaluate_reward_model", "encode_reward_pairs"]

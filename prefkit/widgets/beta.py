@@ -1,4 +1,6 @@
-"""beta_explorer: how beta sets the KL-regularized optimum pi* = pi_ref exp(r / beta) / Z (DESIGN.md 3, 5.1).
+"""beta_explorer: how beta sets the KL-regularized optimum pi* = pi_ref exp(r / beta) / Z.
+
+The bandit is the exact world of docs/design.md, The two worlds.
 
 Left: pi_ref and pi*(beta) side by side over the bandit's responses, sorted by gold reward. Right: KL(pi* ||
 pi_ref) in nats (and the expected gold reward) against beta on a log axis, with the current beta marked.

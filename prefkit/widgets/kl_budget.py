@@ -1,4 +1,4 @@
-"""kl_budget_explorer: what a KL budget buys, on the frontier and with best-of-n (DESIGN.md 4, ch. 03).
+"""kl_budget_explorer: what a KL budget buys, on the frontier and with best-of-n (chapter 03).
 
 Left: the reward-KL frontier of the bandit, traced by pi_beta = pi_ref exp(r / beta) / Z for all beta: no
 policy gets more expected gold reward for its KL(pi || pi_ref). The KL budget slider shades what is

@@ -1,4 +1,4 @@
-"""margin_explorer: the DPO family as functions of the log-ratio margin h (DESIGN.md 3, 6).
+"""margin_explorer: the DPO family as functions of the log-ratio margin h (docs/design.md, Notation).
 
 h = logratio(y_w) - logratio(y_l). Left: the Bradley-Terry probability sigma(beta h) that the implicit reward
 assigns to the label, and DPO's gradient weight sigma(-beta h). Right: the per-pair loss of every

@@ -1,4 +1,4 @@
-"""noise_explorer: what flipped and lukewarm labels do to DPO and its robust relatives (DESIGN.md 4, ch. 05).
+"""noise_explorer: what flipped and lukewarm labels do to DPO and its robust relatives (chapter 05).
 
 Labels come from Bandit.sample_pairs: Bradley-Terry on the gold reward at temperature T (T = 0: the better
 response always wins), then each label flipped with probability eps. Left: the accuracy ceiling

@@ -1,4 +1,4 @@
-"""Simulated worlds with a known gold reward (DESIGN.md 5).
+"""Simulated worlds with a known gold reward (docs/design.md, The two worlds).
 
 bandit     exact, tabular: prompts x responses, closed-form pi*(beta), KL, best-of-n (numpy only)
 assistant  a tiny text world: prompts in three slices, gold reward, annotators, chat templates

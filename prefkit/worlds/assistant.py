@@ -1,4 +1,4 @@
-"""The assistant world: a tiny text world with a known gold reward (DESIGN.md 5.2).
+"""The assistant world: a tiny text world with a known gold reward (docs/design.md, The two worlds).
 
 Users ask for help in three slices of prompts x:
 
@@ -30,10 +30,28 @@ from __future__ import annotations
 from .assistant_annotators import ANNOTATORS, Annotator, get_annotator, preference_pairs, relabel
 from .assistant_demonstrator import DEFAULT_MIX, DIVERSE, DIVERSE_MIX, Demonstrator, demonstrations
 from .assistant_gold import gold_reward, gold_rewards, reward_from_features
-from .assistant_prompts import (SLICE_WEIGHTS, SLICES, SPLITS, Prompt, all_prompts, heldout_prompts, prompt_info,
-                                sample_prompts, train_prompts, vocabulary)
-from .assistant_responses import (KINDS, MAX_STEPS, Features, classify, classify_features, kinds_for,
-                                  make_response, response_features)
+from .assistant_prompts import (
+    SLICE_WEIGHTS,
+    SLICES,
+    SPLITS,
+    Prompt,
+    all_prompts,
+    heldout_prompts,
+    prompt_info,
+    sample_prompts,
+    train_prompts,
+    vocabulary,
+)
+from .assistant_responses import (
+    KINDS,
+    MAX_STEPS,
+    Features,
+    classify,
+    classify_features,
+    kinds_for,
+    make_response,
+    response_features,
+)
 from .assistant_templates import TEMPLATE_WORDS, TEMPLATES
 from .assistant_topics import FRAMES, HELDOUT_FRAMES, SYSTEM_PROMPT, TOPIC_BY_NAME, TOPICS, Topic
 

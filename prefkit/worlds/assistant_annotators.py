@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -44,7 +44,7 @@ class Annotator:
     rubric_version: str = "v1"
     """Version of the rubric the annotator follows, recorded in every label."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.temperature < 0 or not math.isfinite(self.temperature):
             raise ValueError(f"temperature must be a finite number >= 0, not {self.temperature}")
         if not 0.0 <= self.flip_rate <= 1.0:
@@ -124,7 +124,8 @@ def _label(ann: Annotator, p: Prompt, a: str, b: str, rng: np.random.Generator) 
 
 
 def preference_pairs(annotator: str | Annotator, n: int, seed: int = 0, split: str = "train",
-                     policy: Policy | None = None, slices=None, max_tries: int = 50) -> list[dict]:
+                     policy: Policy | None = None, slices: Sequence[str] | None = None,
+                     max_tries: int = 50) -> list[dict]:
     """``n`` labelled pairs: dicts with prompt, chosen, rejected, annotator, rubric_version, slice, topic.
 
     Each pair is two different responses to one prompt from ``policy``: by default ``DIVERSE`` (every kind,

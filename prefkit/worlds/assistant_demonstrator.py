@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class Demonstrator:
     max_steps: int = MAX_STEPS
     """Most steps in a list of steps."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         mix = copy.deepcopy(DEFAULT_MIX)
         mix.update({k: dict(v) for k, v in self.mix.items()})
         for slice_, row in mix.items():
@@ -87,7 +88,7 @@ DIVERSE = Demonstrator(mix=DIVERSE_MIX, pad_rate=0.4, repeat_rate=0.15)
 
 
 def demonstrations(n: int, seed: int = 0, split: str = "train", demonstrator: Demonstrator | None = None,
-                   slices=None) -> list[dict]:
+                   slices: Sequence[str] | None = None) -> list[dict]:
     """``n`` SFT examples: dicts with prompt, response, slice, topic and kind (the kind the demonstrator chose).
 
     Prompts come from ``sample_prompts(n, ..., split, slices)``; deterministic given ``seed``.

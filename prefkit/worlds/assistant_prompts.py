@@ -14,8 +14,21 @@ from typing import Iterable
 import numpy as np
 
 from .assistant_templates import TEMPLATE_WORDS
-from .assistant_topics import (CONNECTORS, FILLERS, FRAMES, HELDOUT_FRAMES, OPENERS, PLACEHOLDER_STEPS,
-                               PUNCTUATION, REFUSALS, SLICES, SYSTEM_PROMPT, TOPIC_BY_NAME, TOPICS, Topic)
+from .assistant_topics import (
+    CONNECTORS,
+    FILLERS,
+    FRAMES,
+    HELDOUT_FRAMES,
+    OPENERS,
+    PLACEHOLDER_STEPS,
+    PUNCTUATION,
+    REFUSALS,
+    SLICES,
+    SYSTEM_PROMPT,
+    TOPIC_BY_NAME,
+    TOPICS,
+    Topic,
+)
 
 SPLITS = ("train", "heldout")
 SLICE_WEIGHTS = {"benign": 0.4, "borderline": 0.3, "harmful": 0.3}

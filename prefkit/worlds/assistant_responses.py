@@ -15,8 +15,16 @@ from functools import lru_cache
 import numpy as np
 
 from .assistant_prompts import Prompt, prompt_info
-from .assistant_topics import (CONNECTORS, FILLERS, OPENERS, PLACEHOLDER_STEPS, PUNCTUATION, REFUSALS,
-                               TOPIC_BY_NAME, TOPICS)
+from .assistant_topics import (
+    CONNECTORS,
+    FILLERS,
+    OPENERS,
+    PLACEHOLDER_STEPS,
+    PUNCTUATION,
+    REFUSALS,
+    TOPIC_BY_NAME,
+    TOPICS,
+)
 
 KINDS = ("help", "refuse", "comply", "ramble", "off_topic")
 MAX_STEPS = 5

@@ -11,7 +11,7 @@ end-of-sequence token; the response follows after one space and the tokenizer ap
 assistant turn renders the same way (``... <|assistant|> sure . first ... <eos>``), so a rendered conversation
 is exactly "generation prompt + response + eos": the text SFT trains on and the text evaluation scores.
 
-Train on one template and evaluate on another to see template overfit (DESIGN.md 4).
+Train on one template and evaluate on another to see template overfit (docs/design.md, The course).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The bandit world: an exact, tabular preference problem (DESIGN.md 5.1).
+"""The bandit world: an exact, tabular preference problem (docs/design.md, The two worlds).
 
 Prompts x index rows, K candidate responses per prompt, a gold reward r[x, y] and a reference policy
 pi_ref[x, y]. Everything a chapter talks about has a closed form here: the KL-regularized optimum
@@ -6,22 +6,33 @@ pi*(beta) = pi_ref exp(r / beta) / Z, its KL and expected reward, and the best-o
 Prompts are drawn uniformly, so averages over prompts are plain means over rows.
 
 A 1-D bandit (arrays [K]) is one prompt: its policies are 1-D arrays and sample_pairs returns no prompt
-index. numpy (float64) throughout; torch is imported only by fit_policy.
+index. numpy (float64) throughout; torch is imported only by fit_policy and fit_reward.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:  # for the annotations only: importing the bandit never imports torch
+    import torch
+
+Pairs = tuple[np.ndarray, ...]
+"""What ``Bandit.sample_pairs`` returns: (chosen_idx, rejected_idx), plus prompt_idx for a bandit [X, K]."""
 
 
-def _softmax(logits):
+def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)  # (X, K); log-sum-exp shift, never overflows
     p = np.exp(z)
     return p / p.sum(axis=-1, keepdims=True)
 
 
-def _sigmoid(z):
+def _sigmoid(z: np.ndarray | float) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -z))  # no overflow for large |z|
 
 
-def _categorical(rng, probs):
+def _categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One index per row of probs (n, K); rows need not be normalized. Zero-probability entries never drawn."""
     cdf = np.cumsum(probs, axis=1)  # (n, K)
     u = (1.0 - rng.random((probs.shape[0], 1))) * cdf[:, -1:]  # in (0, total]
@@ -37,7 +48,7 @@ class Bandit:
         print(b.kl(pi), b.expected_reward(pi))   # nats, mean gold reward
     """
 
-    def __init__(self, rewards, ref_probs):
+    def __init__(self, rewards: ArrayLike, ref_probs: ArrayLike) -> None:
         r = np.asarray(rewards, dtype=np.float64)
         p = np.asarray(ref_probs, dtype=np.float64)
         if r.ndim not in (1, 2):
@@ -60,7 +71,8 @@ class Bandit:
         self._log_ref = np.log(self._ref)  # (X, K)
 
     @classmethod
-    def random(cls, k=8, x=1, seed=0, reward_scale=1.0, ref_spread=1.0):
+    def random(cls, k: int = 8, x: int = 1, seed: int = 0, reward_scale: float = 1.0,
+               ref_spread: float = 1.0) -> Bandit:
         """A random bandit for examples and widgets: rewards ~ N(0, reward_scale^2), pi_ref = softmax of
         N(0, ref_spread^2) logits (ref_spread=0 gives a uniform reference). x=1 gives a 1-D bandit."""
         rng = np.random.default_rng(seed)
@@ -69,25 +81,25 @@ class Bandit:
         return cls(rewards[0], ref[0]) if x == 1 else cls(rewards, ref)
 
     @property
-    def rewards(self):
+    def rewards(self) -> np.ndarray:
         return self._out(self._r)
 
     @property
-    def ref_probs(self):
+    def ref_probs(self) -> np.ndarray:
         return self._out(self._ref)
 
     @property
-    def n_prompts(self):
+    def n_prompts(self) -> int:
         return self._r.shape[0]
 
     @property
-    def n_responses(self):
+    def n_responses(self) -> int:
         return self._r.shape[1]
 
-    def _out(self, a):
+    def _out(self, a: np.ndarray) -> np.ndarray:
         return a[0] if self.is_1d else a
 
-    def _as_probs(self, probs):
+    def _as_probs(self, probs: ArrayLike) -> np.ndarray:
         p = np.atleast_2d(np.asarray(probs, dtype=np.float64))
         if p.shape != self._r.shape:
             raise ValueError(f"probs must have shape {self.rewards.shape} like the bandit, got {np.shape(probs)}")
@@ -96,34 +108,34 @@ class Bandit:
         return p
 
     @staticmethod
-    def _check_beta(beta):
+    def _check_beta(beta: float) -> None:
         if not beta > 0:
             raise ValueError(f"beta must be > 0 (larger beta = closer to pi_ref), got {beta}")
 
-    def optimal_policy(self, beta):
+    def optimal_policy(self, beta: float) -> np.ndarray:
         """pi*(beta) = pi_ref exp(r / beta) / Z, the maximizer of E[r] - beta KL(pi || pi_ref)
         (Rafailov et al. 2023, eq. 4). Computed in log space, so tiny beta gives the greedy policy."""
         self._check_beta(beta)
         return self._out(_softmax(self._log_ref + self._r / beta))
 
-    def expected_reward(self, probs, per_prompt=False):
+    def expected_reward(self, probs: ArrayLike, per_prompt: bool = False) -> float | np.ndarray:
         """E_{x uniform, y ~ probs}[r(x, y)]: a float, or an array [X] of per-prompt values."""
         per = (self._as_probs(probs) * self._r).sum(axis=-1)  # (X,)
         return per if per_prompt else float(per.mean())
 
-    def kl(self, probs, per_prompt=False):
+    def kl(self, probs: ArrayLike, per_prompt: bool = False) -> float | np.ndarray:
         """KL(probs || pi_ref) in nats, averaged over uniform prompts (or an array [X] with per_prompt)."""
         p = self._as_probs(probs)
         terms = np.where(p > 0, p * (np.log(np.where(p > 0, p, 1.0)) - self._log_ref), 0.0)  # 0 log 0 = 0
         per = terms.sum(axis=-1)  # (X,)
         return per if per_prompt else float(per.mean())
 
-    def frontier(self, betas):
+    def frontier(self, betas: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """(kl, reward) arrays along pi*(beta) for each beta: the reward-KL frontier of chapter 03."""
         pols = [self.optimal_policy(b) for b in betas]
         return np.array([self.kl(p) for p in pols]), np.array([self.expected_reward(p) for p in pols])
 
-    def best_of_n(self, n):
+    def best_of_n(self, n: int) -> np.ndarray:
         """Exact distribution of best-of-n: draw n responses from pi_ref, keep the highest reward.
 
         With F(y) = P_ref(r <= r(y)) and F_(y) = P_ref(r < r(y)), the tie group of y is picked with
@@ -143,7 +155,7 @@ class Bandit:
             out[i] = (F**n - F_**n)[group] * ref / mass[group]
         return self._out(out)
 
-    def sample_pairs(self, n, seed, flip_rate=0.0, temperature=1.0):
+    def sample_pairs(self, n: int, seed: int, flip_rate: float = 0.0, temperature: float = 1.0) -> Pairs:
         """n labeled pairs: (chosen_idx, rejected_idx) for a 1-D bandit, plus prompt_idx for [X, K].
 
         Prompts uniform; two distinct responses a, b drawn from pi_ref (b from pi_ref without a); a wins with
@@ -174,7 +186,7 @@ class Bandit:
         chosen, rejected = np.where(a_wins, a, b), np.where(a_wins, b, a)
         return (chosen, rejected) if self.is_1d else (chosen, rejected, x)
 
-    def accuracy_ceiling(self, flip_rate=0.0, temperature=1.0):
+    def accuracy_ceiling(self, flip_rate: float = 0.0, temperature: float = 1.0) -> float:
         """Exact probability that a sample_pairs label prefers the higher-gold-reward response, over pairs
         whose rewards differ. No reward model can agree with held-out labels more often than this on
         average; with temperature 0 it is exactly 1 - flip_rate."""
@@ -192,7 +204,7 @@ class Bandit:
         return float(num / den)
 
 
-def _pair_tensors(bandit, pairs):
+def _pair_tensors(bandit: Bandit, pairs: Pairs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(chosen, rejected, prompt) index tensors from the tuple ``Bandit.sample_pairs`` returns, checked."""
     import torch
 
@@ -213,7 +225,7 @@ def _pair_tensors(bandit, pairs):
     return c, r, x
 
 
-def _unique_triples(c, r, x):
+def _unique_triples(c: torch.Tensor, r: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Distinct (x, y_w, y_l) triples and their share of the pairs: a full-batch loss over them is O(X K^2)."""
     import torch
 
@@ -225,7 +237,7 @@ def _unique_triples(c, r, x):
     return (torch.as_tensor(x_u), torch.as_tensor(c_u), torch.as_tensor(r_u), torch.as_tensor(counts / len(c)))
 
 
-def fit_reward(bandit, pairs, steps=500, lr=0.1):
+def fit_reward(bandit: Bandit, pairs: Pairs, steps: int = 500, lr: float = 0.1) -> np.ndarray:
     """A tabular reward model r_hat[x, y] fit by the Bradley-Terry loss on preference pairs; returns r_hat.
 
     Minimizes mean -log sigmoid(r_hat(x, y_w) - r_hat(x, y_l)) (full batch, Adam, float64, from r_hat = 0).
@@ -254,7 +266,8 @@ def fit_reward(bandit, pairs, steps=500, lr=0.1):
     return bandit._out(table.detach().numpy())
 
 
-def fit_policy(bandit, pairs, beta, kind="dpo", eps=0.0, steps=500, lr=0.1, batch_size=None, seed=0):
+def fit_policy(bandit: Bandit, pairs: Pairs, beta: float, kind: str = "dpo", eps: float = 0.0, steps: int = 500,
+               lr: float = 0.1, batch_size: int | None = None, seed: int = 0) -> np.ndarray:
     """Train a tabular softmax policy on preference pairs with prefkit.losses.preference_loss; return probs.
 
     The policy is pi_theta = softmax(theta) per prompt with theta initialized at log pi_ref, so training starts
