@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from .validate import OPTIONAL_PATH, PATH, Device, Int, OneOf, Real, require, validate
 
 DTYPES = ("float32", "bfloat16", "float16")
+LR_MAX = 10**6
+"""AdamW moves each weight by about lr per step; far above any useful value, and below the lr at which torch's
+fp32 update itself overflows (a raw RuntimeError instead of the divergence guard's message)."""
 
 
 @dataclass
@@ -56,7 +59,7 @@ class TrainConfig:
 
     RULES = {
         "output_dir": PATH, "run_dir": OPTIONAL_PATH, "seed": Int(0, 2**32 - 1), "steps": Int(1),
-        "batch_size": Int(1), "grad_accum": Int(1), "lr": Real(0, open_lo=True), "warmup_steps": Int(0),
+        "batch_size": Int(1), "grad_accum": Int(1), "lr": Real(0, LR_MAX, open_lo=True), "warmup_steps": Int(0),
         "weight_decay": Real(0), "max_grad_norm": Real(0), "log_every": Int(1), "save_every": Int(0),
         "device": Device(), "dtype": OneOf(DTYPES, optional=True), "lora_r": Int(0),
     }

@@ -243,5 +243,6 @@ def _diverged(run: RunDir, model, tokenizer, step: int, what: str, value, metric
     if main and run.record_path.exists():
         run.update_record(status="diverged", diverged={"step": step + 1, "what": what, "value": str(value),
                                                        "terms": terms, "checkpoint": str(kept) if kept else None})
-    raise TrainingDiverged(f"step {step + 1}: the {what} is {value}; loss terms {terms}. "
+    verb = "are" if what.endswith("weights") else "is"
+    raise TrainingDiverged(f"step {step + 1}: the {what} {verb} {value}; loss terms {terms}. "
                            f"Likely cause: {_cause(what, terms, cfg)}. {keep}.")
