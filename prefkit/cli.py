@@ -119,8 +119,11 @@ def _run_bon(args: argparse.Namespace) -> int:
     from .train.bon import BestOfNConfig, best_of_n
     from .train.rewards import gold_reward_fn, reward_fn
 
+    from .train.validate import check_template
+
     config = config_from_args(BestOfNConfig, args)
     policy, tok = load_policy(args.policy)
+    check_template(tok, config.template)
     if args.reward_model == "gold":
         score = gold_reward_fn()
     else:

@@ -183,3 +183,11 @@ def test_help_documents_the_allowed_range_of_every_ruled_flag(cls):
     assert len(checked) >= 10
     for name, rule in checked.items():
         assert f"allowed: {rule.allowed})" in helps[name].replace("%%", "%"), name
+
+
+@pytest.mark.parametrize("argv", [["eval", "--model", "assistant-sft"], ["bon", "--n", "2"]], ids=lambda a: a[0])
+def test_eval_and_best_of_n_check_the_template_too(argv, tmp_path, capsys):
+    assert main([*argv, "--template", "chat", "--output-dir", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.strip().endswith("--template 'chat': unknown chat template; template must be one "
+                                                    "of default, chatml, plain, qa")
+    assert not (tmp_path / "runs").exists()
