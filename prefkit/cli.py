@@ -8,6 +8,10 @@
     prefkit labs make-student               labs/*.ipynb -> labs/student/ (solutions out, stubs in)
     prefkit labs grade SUBMISSIONS/         run every submitted notebook, write grades.csv and summary.md
     prefkit labs export-nbgrader            labs/*.ipynb -> nbgrader source notebooks
+
+A mistake (a flag out of range, a bad data file, a run directory in use) prints one line, ``prefkit CMD:
+error: ...``, and exits 2 (argparse's convention); a run that fails while training exits 1. ``--debug`` shows
+the traceback instead. A run directory created for a run that never took a step is removed again.
 """
 from __future__ import annotations
 
@@ -71,15 +75,20 @@ def _arg_type(annotation):
 def add_config_flags(parser: argparse.ArgumentParser, cls) -> None:
     """One ``--field-name`` flag per field of the dataclass ``cls``, with its type, default and docstring.
 
-    A tuple field takes several values (``--dpo-betas 0.1 0.5``), of the type of its default's items.
+    A tuple field takes several values (``--dpo-betas 0.1 0.5``), of the type of its default's items. A field with
+    a rule (``RULES``, see ``prefkit.train.validate``) shows what it allows.
     """
+    from .train.validate import describe
+
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls) if not any(isinstance(f.type, str) for f in dataclasses.fields(cls)) else {}
     for f in dataclasses.fields(cls):
         kind, is_bool = _arg_type(hints.get(f.name, f.type))
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%")  # argparse formats help with %
+        allowed = describe(cls, f.name)
+        help_text = f"{docs.get(f.name, '')} (default: {default}" + (f"; allowed: {allowed})" if allowed else ")")
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
         if is_bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text)
@@ -113,8 +122,11 @@ def _run_bon(args: argparse.Namespace) -> int:
     from .train.bon import BestOfNConfig, best_of_n
     from .train.rewards import gold_reward_fn, reward_fn
 
+    from .train.validate import check_template
+
     config = config_from_args(BestOfNConfig, args)
     policy, tok = load_policy(args.policy)
+    check_template(tok, config.template)
     if args.reward_model == "gold":
         score = gold_reward_fn()
     else:
@@ -133,7 +145,10 @@ def _eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_run, format_summary
     from .models import DecoderConfig, load_policy
 
+    from .train.validate import check_template
+
     policy, tok = load_policy(args.model)
+    check_template(tok, args.template)
     ref = load_policy(args.ref, with_tokenizer=False) if args.ref else None
     decoder = DecoderConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
     result = evaluate_run(policy, tok, ref=ref, samples_per_prompt=args.samples_per_prompt, seed=args.seed,
@@ -202,6 +217,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prefkit", description="prefkit: preference optimization course kit")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("check-env", help="check dependencies, device and shipped data; exit 1 if anything fails")
     p.set_defaults(func=_check_env)
@@ -260,7 +276,25 @@ def build_parser() -> argparse.ArgumentParser:
                                     "report with figures (--quick: the same pipeline, tiny)")
     add_config_flags(p, TourConfig)
     p.set_defaults(func=_tour)
+    for command in sub.choices.values():  # `prefkit dpo --debug ...` works as well as `prefkit --debug dpo ...`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback of an error")
     return parser
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    """2 for a mistake in what was asked (flags, data, run directory), 1 for a run that failed; None: a bug."""
+    from .core_rundir import RunDirError
+    from .data import DataError
+    from .train.checkpoint import CheckpointError
+    from .train.loop import TrainingDiverged
+    from .train.validate import ConfigError
+
+    if isinstance(exc, (ConfigError, DataError, RunDirError)):
+        return 2
+    if isinstance(exc, (TrainingDiverged, CheckpointError)):
+        return 1
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,7 +303,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (Exception, KeyboardInterrupt) as exc:
+        from .core_rundir import discard_unstarted
+
+        for path in discard_unstarted():
+            print(f"removed {path}: the run never started", file=sys.stderr)
+        if args.debug:
+            raise
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"prefkit {args.command}: interrupted", file=sys.stderr)
+            return 130
+        code = _exit_code(exc)
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if code is None:  # not a mistake the kit knows: name the exception, and keep the traceback one flag away
+            text, code = f"{type(exc).__name__}: {text} (run again with --debug for the traceback)", 1
+        print(f"prefkit {args.command}: error: {text}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

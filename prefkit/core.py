@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .core_rundir import fsync_dir
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
 DATA_DIR = Path(os.environ.get("PREFKIT_DATA", REPO_ROOT / "data"))
@@ -128,6 +130,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)  # the rename itself survives a power cut
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -210,14 +213,15 @@ class RunDir:
     def log(self, step: int, **metrics: Any) -> None:
         """Append one row to ``metrics.jsonl`` (TRL metric names: loss, rewards/chosen, ...).
 
-        A row is written with a single ``write`` of a complete line and flushed, so a crash can at most lose
-        the row being written, never corrupt the rows before it.
+        A row is written with a single ``write`` of a complete line, flushed and fsynced, so a crash can at most
+        lose the row being written, never corrupt the rows before it.
         """
         row = _jsonable({"step": step, **metrics})
         line = json.dumps(row, ensure_ascii=False) + "\n"
         with open(self.metrics_path, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
+            os.fsync(fh.fileno())
 
     def read_metrics(self) -> list[dict]:
         """All complete rows of ``metrics.jsonl`` (a torn last line from a crash is skipped)."""

@@ -141,14 +141,14 @@ def test_split_folder_and_slices(tmp_path):
     assert load_preferences(folder, split="test").num_rows == 2
     assert load_preferences(folder, split="train[:2]").num_rows == 2
     assert load_preferences(GOOD / "standard.jsonl", split="train[:60%]").num_rows == 3
-    with pytest.raises(FileNotFoundError, match="has no split 'validation'"):
+    with pytest.raises(DataError, match="has no split 'validation'"):
         load_preferences(folder, split="validation")
-    with pytest.raises(ValueError, match="only the 'train' split"):
+    with pytest.raises(DataError, match="only the 'train' split"):
         load_preferences(GOOD / "standard.jsonl", split="test")
 
 
 def test_missing_source_and_unknown_suffix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such file"):
+    with pytest.raises(DataError, match="no such file"):
         load_preferences(tmp_path / "nope.jsonl")
     odd = tmp_path / "pairs.csv"
     shutil.copy(GOOD / "standard.jsonl", odd)

@@ -19,7 +19,7 @@ PACKAGE = ROOT / "prefkit"
 # Lowest first. A module belongs to the layer of its longest matching prefix; "prefkit" itself (the package
 # root, which only re-exports check_env) is matched exactly.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("prefkit.core",)),
+    ("core", ("prefkit.core", "prefkit.core_rundir")),
     ("data", ("prefkit.data",)),
     ("losses", ("prefkit.losses",)),
     ("worlds", ("prefkit.worlds",)),

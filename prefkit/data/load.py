@@ -22,16 +22,17 @@ def _split_slice(split: str | None) -> tuple[str | None, str | None]:
         return None, None
     m = re.fullmatch(r"\s*([\w\-.]+)\s*(?:\[([^\]]*)\])?\s*", split)
     if not m:
-        raise ValueError(f"split {split!r} is not a split name such as 'train' or 'test[:100]'")
+        raise DataError(f"split {split!r}", None, "not a split name", "use a name such as 'train' or 'test[:100]'")
     return m.group(1), m.group(2)
 
 
-def _apply_slice(n: int, spec: str | None, split: str) -> range:
+def _apply_slice(n: int, spec: str | None, split: str, source: str) -> range:
     if not spec:
         return range(n)
-    m = re.fullmatch(r"\s*(-?\d+%?)?\s*:\s*(-?\d+%?)?\s*", spec)
+    m = re.fullmatch(r"\s*(-?\d{1,18}%?)?\s*:\s*(-?\d{1,18}%?)?\s*", spec)
     if not m:
-        raise ValueError(f"split {split!r}: the slice must look like [10:], [:100] or [:80%]")
+        raise DataError(source, None, f"split {split!r}: the slice [{spec}] is not a slice",
+                        "write it like [10:], [:100] or [:80%]")
 
     def idx(token: str | None, default: int) -> int:
         if token is None:
@@ -41,20 +42,44 @@ def _apply_slice(n: int, spec: str | None, split: str) -> range:
     return range(n)[slice(idx(m.group(1), 0), idx(m.group(2), n))]
 
 
+def _listing(folder: Path) -> str:
+    """What a folder holds, for an error message: its data files and subfolders."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        return f"cannot be listed ({exc.strerror})"
+    names = [p.name + "/" for p in entries if p.is_dir() and not p.name.startswith(".")]
+    names += [p.name for p in entries if p.is_file() and p.suffix.lower() in SUFFIXES]
+    shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    return f"holds {shown}" if names else "holds no data files or folders"
+
+
+def _missing(path: Path) -> DataError:
+    """The error for a path that does not exist, listing what its nearest existing folder holds."""
+    folder = path.parent
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    return DataError(path, None, "no such file or folder (and not a hub dataset name like 'org/name')",
+                     f"check the path; {folder if str(folder) else '.'} {_listing(folder or Path('.'))}")
+
+
 def _resolve_file(path: Path, split: str | None) -> Path:
     if path.is_file():
         if split not in (None, "train"):
-            raise ValueError(f"{path} is a single file, so it has only the 'train' split (asked for {split!r}); "
-                             f"put splits in a folder as train.jsonl, test.jsonl, ...")
+            raise DataError(path, None, f"a single file has only the 'train' split (asked for {split!r})",
+                            "put splits in a folder as train.jsonl, test.jsonl, ...")
         return path
+    if not path.is_dir():
+        raise DataError(path, None, "not a regular file or folder", "give a .jsonl, .json or .parquet file")
     name = split or "train"
     for suffix in SUFFIXES:
         candidate = path / f"{name}{suffix}"
         if candidate.is_file():
             return candidate
-    found = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
-    raise FileNotFoundError(f"{path} has no split {name!r} (looked for {name}.jsonl/.json/.parquet; "
-                            f"found: {', '.join(found) or 'no data files'})")
+    splits = sorted({p.stem for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES})
+    raise DataError(path, None, f"the folder has no split {name!r} (looked for {name}.jsonl, {name}.json, "
+                    f"{name}.parquet)", f"use one of its splits: {', '.join(splits)}" if splits else
+                    f"put the data in {name}.jsonl there; the folder {_listing(path)}")
 
 
 def _check_column_types(rows: list[dict], lines: list[int], source: str) -> None:
@@ -138,8 +163,8 @@ def load_preferences(source: str | Path, split: str | None = None):
     elif isinstance(source, str) and re.fullmatch(r"[\w\-.]+/[\w\-.]+", source) and not source.endswith(SUFFIXES):
         records, src = _load_hub(source, name or "train")
     else:
-        raise FileNotFoundError(f"{source}: no such file or folder (and not a hub dataset name like 'org/name')")
-    keep = _apply_slice(len(records), spec, split or "train")
+        raise _missing(path)
+    keep = _apply_slice(len(records), spec, split or "train", src)
     return validate_records([records[i] for i in keep], src)
 
 

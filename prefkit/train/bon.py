@@ -24,6 +24,7 @@ from ..models import DecoderConfig, generate
 from ..worlds import assistant as world
 from .bon_estimators import bon_log_ratio, curve_for_prompt, kl_bound, mean_ci
 from .rewards import RewardFn
+from .validate import NAME, OPTIONAL_NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, validate
 
 
 @dataclass
@@ -54,10 +55,13 @@ class BestOfNConfig:
     reward_name: str | None = None
     """What the reward function is, for run.json (e.g. 'gold' or a reward model's run directory)."""
 
+    RULES = {"n": Int(1), "samples_per_prompt": Int(1), "prompts": OneOf(world.SPLITS), "template": NAME,
+             "temperature": Real(0, open_lo=True), "top_p": Real(0, 1, open_lo=True), "max_new_tokens": Int(1),
+             "seed": Int(0, 2**32 - 1), "batch_size": Int(1), "output_dir": PATH, "run_dir": OPTIONAL_PATH,
+             "reward_name": OPTIONAL_NAME}
+
     def __post_init__(self):
-        if self.n < 1 or self.samples_per_prompt < 1:
-            raise ValueError(f"n and samples_per_prompt must be >= 1, got n={self.n}, "
-                             f"samples_per_prompt={self.samples_per_prompt}")
+        validate(self)
 
     @property
     def decoder(self) -> DecoderConfig:

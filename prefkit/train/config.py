@@ -1,7 +1,18 @@
-"""The settings every trainer shares. Each trainer's config extends this dataclass."""
+"""The settings every trainer shares. Each trainer's config extends this dataclass.
+
+``RULES`` (a class attribute, not a field) gives each field's allowed range; ``validate`` checks them all, with
+the type of every field, when a config is built and again when a run starts (``prefkit.train.validate``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .validate import OPTIONAL_PATH, PATH, Device, Int, OneOf, Real, require, validate
+
+DTYPES = ("float32", "bfloat16", "float16")
+LR_MAX = 10**6
+"""AdamW moves each weight by about lr per step; far above any useful value, and below the lr at which torch's
+fp32 update itself overflows (a raw RuntimeError instead of the divergence guard's message)."""
 
 
 @dataclass
@@ -46,12 +57,24 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory for about 30% more compute (long sequences)."""
 
+    RULES = {
+        "output_dir": PATH, "run_dir": OPTIONAL_PATH, "seed": Int(0, 2**32 - 1), "steps": Int(1),
+        "batch_size": Int(1), "grad_accum": Int(1), "lr": Real(0, LR_MAX, open_lo=True), "warmup_steps": Int(0),
+        "weight_decay": Real(0), "max_grad_norm": Real(0), "log_every": Int(1), "save_every": Int(0),
+        "device": Device(), "dtype": OneOf(DTYPES, optional=True), "lora_r": Int(0),
+    }
+
+    def __post_init__(self):
+        validate(self)
+        require(self.batch_size % self.grad_accum == 0, ("batch_size", "grad_accum"), self,
+                f"batch_size={self.batch_size} is not a multiple of grad_accum={self.grad_accum}")
+
     def torch_dtype(self):
         """``dtype`` as a torch dtype (None stays None)."""
         import torch
 
         if self.dtype is None:
             return None
-        if self.dtype not in ("float32", "bfloat16", "float16"):
+        if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be 'float32', 'bfloat16', 'float16' or None, got {self.dtype!r}")
         return getattr(torch, self.dtype)

@@ -26,6 +26,7 @@ from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_pairs, resolve_data, select_pairs
 from .refcache import cached_reference_logps, module_hash
+from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, require
 
 KINDS = PREFERENCE_KINDS + ("simpo", "orpo")
 REFERENCE_FREE = ("simpo", "orpo")
@@ -75,13 +76,16 @@ class DPOConfig(TrainConfig):
     log_every: int = 5
     """Write a metrics row every this many steps."""
 
+    RULES = {"beta": Real(0, open_lo=True), "kind": OneOf(KINDS), "eps": Real(0, 1), "simpo_gamma": Real(),
+             "data": PATH, "split": NAME, "model": PATH, "reference": OPTIONAL_PATH, "template": NAME,
+             "logps": OneOf(("sum", "mean")), "max_length": Int(2), "cache_dir": OPTIONAL_PATH,
+             "eval_samples_per_prompt": Int(0)}
+
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown loss kind {self.kind!r}; choose one of {KINDS}")
-        if self.logps not in ("sum", "mean"):
-            raise ValueError(f"logps must be 'sum' or 'mean', got {self.logps!r}")
-        if self.batch_size % self.grad_accum:
-            raise ValueError(f"batch_size={self.batch_size} is not a multiple of grad_accum={self.grad_accum}")
+        super().__post_init__()
+        require(self.kind != "rdpo" or self.eps < 0.5, ("kind", "eps"), self, "rdpo needs a flip rate eps in [0, 0.5)")
+        require(self.kind in ("cdpo", "rdpo") or self.eps == 0, ("kind", "eps"), self,
+                f"eps has no effect on kind={self.kind!r}; use --kind cdpo or rdpo for noisy labels, or --eps 0")
 
 
 # --------------------------------------------------------------------------------------------- log-probs
@@ -191,7 +195,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     accelerator, run = start_run(
         config, "dpo", data_version=version, template=config.template, reference=ref_name, policy_version=None,
         decoder=DecoderConfig().as_dict() if config.eval_samples_per_prompt > 0 else {},
-        base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind)
+        base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind, tokenizer=tokenizer)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
 
     tensors = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], config.template,

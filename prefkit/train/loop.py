@@ -1,6 +1,11 @@
 """The one training loop every trainer uses: Accelerate for devices and precision, a progress bar, metrics
 with TRL's names, atomic checkpoints, resume, and a guard that stops on NaN or inf with a readable cause.
 
+The divergence guard checks, at every optimizer step, the loss of each micro-batch, the gradient norm and the
+updated weights. The first non-finite value stops the run (``TrainingDiverged``) with the step, the loss terms
+and the likely cause; the checkpoint kept is the last one whose weights are all finite (a checkpoint is never
+written with a NaN or inf weight: ``checkpoint.save_checkpoint``).
+
 Data parallel (DDP): launched as W processes (``accelerate launch --num_processes 2 --cpu`` or ``torchrun
 --nproc_per_node 2``), every rank builds the same global micro-batch i and keeps its shard of rows
 [r B/W, (r+1) B/W) (``shard_batch``); DDP averages the gradients, so with a per-example mean loss a W-process
@@ -12,24 +17,24 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ..core import RunDir, atomic_write_bytes, atomic_write_json, autocast_dtype, get_device
-from ..models.load import hf_quiet
+from ..core import RunDir, atomic_write_bytes
+from ..core_rundir import release
+from .checkpoint import CHECKPOINT, CheckpointError, last_checkpoint, non_finite, restore, save_checkpoint, save_model
+from .start import create_run_dir, make_accelerator, model_name, start_run
 
-CHECKPOINT = "checkpoint"
+__all__ = ["TrainingDiverged", "BatchOrder", "shard_batch", "train_loop", "CHECKPOINT", "CheckpointError",
+           "last_checkpoint", "save_checkpoint", "save_model", "create_run_dir", "make_accelerator", "model_name",
+           "start_run"]
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or a gradient became NaN or inf; the last good checkpoint is kept."""
+    """The loss, a gradient or an updated weight became NaN or inf; the last finite checkpoint is kept."""
 
 
 class BatchOrder:
@@ -54,52 +59,6 @@ class BatchOrder:
         return self._order[k * self.batch_size:(k + 1) * self.batch_size]
 
 
-def save_model(model, path: Path) -> None:
-    """``save_pretrained`` (safetensors) without transformers' one-shard progress bar in the middle of ours.
-
-    A LoRA model (peft) saves its adapters and their config (adapter_model.safetensors, adapter_config.json);
-    ``prefkit.models.load_policy`` loads such a folder onto its base model and merges the adapters.
-    """
-    with hf_quiet():
-        model.save_pretrained(path, safe_serialization=True)
-
-
-def save_checkpoint(run: RunDir, model, tokenizer=None, optimizer=None, step: int = 0, scheduler=None) -> Path:
-    """Write ``checkpoint/`` atomically: a temporary folder, then a rename over the old one."""
-    final = run.path / CHECKPOINT
-    tmp = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=run.path))
-    save_model(getattr(model, "module", model), tmp)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-    if optimizer is not None:
-        torch.save({"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None}, tmp / "optimizer.pt")
-    atomic_write_json(tmp / "trainer_state.json", {"step": step})
-    old = run.path / ".checkpoint-old"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def last_checkpoint(run: RunDir) -> Path | None:
-    for name in (CHECKPOINT, ".checkpoint-old"):  # the old one survives a crash between the two renames
-        path = run.path / name
-        if (path / "trainer_state.json").exists():
-            return path
-    return None
-
-
-def make_accelerator(cfg):
-    """The Accelerator for ``cfg.device``: bf16 autocast on capable GPUs, fp32 elsewhere; DDP when launched so."""
-    from accelerate import Accelerator
-
-    device = get_device(cfg.device)
-    precision = "bf16" if autocast_dtype(device) == torch.bfloat16 else "no"
-    return Accelerator(cpu=device.type == "cpu", mixed_precision=precision)
-
-
 def shard_batch(batch: dict, rank: int, world: int) -> dict:
     """Rank ``rank``'s rows of a global batch: every tensor is split along dim 0 into ``world`` equal parts."""
     if world == 1:
@@ -114,41 +73,6 @@ def shard_batch(batch: dict, rank: int, world: int) -> dict:
             v = v[rank * n:(rank + 1) * n]
         out[k] = v
     return out
-
-
-def create_run_dir(cfg, name: str, accelerator=None) -> RunDir:
-    """``cfg.run_dir``, or a fresh run directory under ``cfg.output_dir`` that every rank agrees on."""
-    if cfg.run_dir:
-        return RunDir(cfg.run_dir)
-    if accelerator is None or accelerator.num_processes == 1:
-        return RunDir.create(cfg.output_dir, name)
-    from accelerate.utils import broadcast_object_list
-
-    path = [str(RunDir.create(cfg.output_dir, name).path) if accelerator.is_main_process else None]
-    broadcast_object_list(path, from_process=0)
-    return RunDir(path[0])
-
-
-def model_name(model, fallback: str) -> str:
-    """What a run record calls a model: the folder or hub name it was loaded from, else ``fallback``."""
-    return getattr(model.config, "_name_or_path", None) or fallback
-
-
-def start_run(cfg, name: str, accelerator=None, **record):
-    """``(accelerator, run)`` for a trainer: the Accelerator, the run directory every rank agrees on, and run.json.
-
-    A resumed run keeps its record and is marked ``resumed``; otherwise run.json gets the config, seed, device,
-    world size and ``record`` (data version, template, reference, ...). Only the main process writes.
-    """
-    accelerator = accelerator or make_accelerator(cfg)
-    run = create_run_dir(cfg, name, accelerator)
-    if accelerator.is_main_process:
-        if cfg.resume and run.record_path.exists():
-            run.update_record(resumed=True)
-        else:
-            run.write_record(config=cfg, seed=cfg.seed, device=str(accelerator.device),
-                             world_size=accelerator.num_processes, **record)
-    return accelerator, run
 
 
 def _lr_lambda(cfg) -> Callable[[int], float]:
@@ -178,18 +102,27 @@ def train_loop(model, cfg, run: RunDir, next_batch: Callable[[int], dict], step_
     over the steps between two log rows.
     """
     accelerator = accelerator or make_accelerator(cfg)
+    try:
+        return _train(model, cfg, run, next_batch, step_fn, tokenizer, desc, main_metric, accelerator)
+    finally:
+        if accelerator.is_main_process:
+            release(run.path)  # the run directory's lock, taken by start_run
+
+
+def _train(model, cfg, run, next_batch, step_fn, tokenizer, desc, main_metric, accelerator) -> list[dict]:
     rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
-    params = [p for p in model.parameters() if p.requires_grad]
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
     start = 0
     ckpt = last_checkpoint(run) if cfg.resume else None
     if ckpt is not None:
-        start = _restore(ckpt, model, optimizer, scheduler)
-        if main:
-            kept = [r for r in run.read_metrics() if r.get("step", 0) <= start]  # rows after the checkpoint are redone
-            text = "".join(json.dumps(r) + "\n" for r in kept)
-            atomic_write_bytes(run.metrics_path, text.encode("utf-8"))
+        start = restore(ckpt, model, optimizer, scheduler)
+    if cfg.resume and main and run.metrics_path.exists():
+        kept = [r for r in run.read_metrics() if r.get("step", 0) <= start]  # rows after the checkpoint are redone
+        text = "".join(json.dumps(r) + "\n" for r in kept)
+        atomic_write_bytes(run.metrics_path, text.encode("utf-8"))
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
     history, sums, count = [], {}, 0
@@ -210,15 +143,21 @@ def train_loop(model, cfg, run: RunDir, next_batch: Callable[[int], dict], step_
                     values = _rank_mean({"loss": loss, **metrics}, accelerator)
                     if not math.isfinite(values["loss"]):  # on any rank: every rank stops at the same step
                         terms = {k: v for k, v in values.items() if k != "loss"}
-                        _diverged(run, model, tokenizer, step, values["loss"], terms, cfg, main)
+                        _diverged(run, model, tokenizer, step, "loss", values["loss"], terms, cfg, main)
                     accelerator.backward(loss / cfg.grad_accum)
                 for k, v in values.items():
                     step_metrics[k] = step_metrics.get(k, 0.0) + v / cfg.grad_accum
+            # the gradients are the same on every rank after DDP's all-reduce, so every rank stops together
             grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm else None
-            if grad_norm is not None and not torch.isfinite(torch.as_tensor(grad_norm)):
-                _diverged(run, model, tokenizer, step, float("nan"), {"grad_norm": grad_norm}, cfg, main)
+            norm = float(grad_norm) if grad_norm is not None else _grad_norm(params)
+            if not math.isfinite(norm):
+                _diverged(run, model, tokenizer, step, "gradient norm", norm, step_metrics, cfg, main)
             optimizer.step()
             scheduler.step()
+            bad = _non_finite_params(named)
+            if bad:
+                _diverged(run, model, tokenizer, step, "updated weights", f"non-finite in {len(bad)} of {len(named)} "
+                          f"tensors (first: {bad[0]})", step_metrics, cfg, main, weights_finite=False)
             if grad_norm is not None:
                 step_metrics["grad_norm"] = float(grad_norm)
             for k, v in step_metrics.items():
@@ -244,8 +183,22 @@ def train_loop(model, cfg, run: RunDir, next_batch: Callable[[int], dict], step_
     model = accelerator.unwrap_model(model)
     if main:
         save_checkpoint(run, model, tokenizer, optimizer, cfg.steps, scheduler)
+        if run.record_path.exists():
+            run.update_record(status="finished")
     accelerator.wait_for_everyone()
     return history
+
+
+def _grad_norm(params) -> float:
+    """The global L2 norm of the gradients (what clipping would measure), without changing them."""
+    grads = [p.grad for p in params if p.grad is not None]
+    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
+
+
+def _non_finite_params(named) -> list[str]:
+    """Names of the trained parameters that hold a NaN or an inf (one device sync per call)."""
+    ok = torch.stack([torch.isfinite(p.detach()).all() for _, p in named])                        # (P,)
+    return [] if bool(ok.all()) else [n for (n, _), good in zip(named, ok.tolist()) if not good]
 
 
 def _rank_mean(metrics: dict, accelerator) -> dict[str, float]:
@@ -257,42 +210,39 @@ def _rank_mean(metrics: dict, accelerator) -> dict[str, float]:
     return dict(zip(names, values.tolist()))
 
 
-def _restore(ckpt: Path, model, optimizer, scheduler) -> int:
-    from safetensors.torch import load_file
-
-    if (ckpt / "adapter_model.safetensors").exists():  # a LoRA run: restore the adapters onto the base model
-        from peft import set_peft_model_state_dict
-
-        result = set_peft_model_state_dict(model, load_file(ckpt / "adapter_model.safetensors"))
-        if result.unexpected_keys:
-            raise RuntimeError(f"checkpoint {ckpt} does not match the LoRA model (unexpected {result.unexpected_keys})")
-        return _restore_optimizer(ckpt, optimizer, scheduler)
-    state = load_file(ckpt / "model.safetensors")
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or [m for m in missing if "lm_head" not in m]:  # a tied lm_head is not saved separately
-        raise RuntimeError(f"checkpoint {ckpt} does not match the model (missing {missing}, unexpected {unexpected})")
-    return _restore_optimizer(ckpt, optimizer, scheduler)
 
 
-def _restore_optimizer(ckpt: Path, optimizer, scheduler) -> int:
-    opt = ckpt / "optimizer.pt"
-    if opt.exists():
-        saved = torch.load(opt, weights_only=True)
-        optimizer.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["torch_rng"])
-        if saved.get("scheduler"):
-            scheduler.load_state_dict(saved["scheduler"])
-    return json.loads((ckpt / "trainer_state.json").read_text())["step"]
+def _cause(what: str, terms: dict, cfg) -> str:
+    bad = [k for k, v in terms.items() if isinstance(v, float) and not math.isfinite(v)]
+    lr = f"a learning rate too high for this model (--lr {cfg.lr})"
+    clip = "; gradients are not clipped (--max-grad-norm 0)" if not cfg.max_grad_norm else ""
+    if what == "loss":
+        if bad:
+            return (f"non-finite {', '.join(bad)} - a log-probability of -inf (a response token the model gives "
+                    f"probability 0), or {lr}")
+        return f"{lr}{clip}, or a log-probability of -inf (a response token the model gives probability 0)"
+    if what == "gradient norm":
+        return f"a non-finite gradient - {lr}{clip}, or a loss term that overflows"
+    return f"the update overflowed - {lr}{clip}"
 
 
-def _diverged(run: RunDir, model, tokenizer, step: int, loss, metrics: dict, cfg, main: bool = True) -> None:
+def _diverged(run: RunDir, model, tokenizer, step: int, what: str, value, metrics: dict, cfg, main: bool = True,
+              weights_finite: bool = True) -> None:
+    """Stop the run: keep the last finite checkpoint (the current weights when none was saved and they are
+    finite: the bad step has not updated them), record the divergence and raise ``TrainingDiverged``."""
     terms = {k: (float(v) if torch.is_tensor(v) and v.numel() == 1 else v) for k, v in metrics.items()}
     kept = last_checkpoint(run)
-    if kept is None and main:  # nothing saved yet: the weights have not been updated with a bad step, keep them
+    if kept is None and main and weights_finite and not non_finite(getattr(model, "module", model)):
         kept = save_checkpoint(run, model, tokenizer, None, step)
-    bad = [k for k, v in terms.items() if isinstance(v, float) and not math.isfinite(v)]
-    raise TrainingDiverged(
-        f"step {step + 1}: the loss is {float(loss)}; loss terms {terms}. "
-        f"Likely cause: {'non-finite ' + ', '.join(bad) if bad else 'a non-finite gradient'} - a learning rate too "
-        f"high for this model (lr={cfg.lr}), or a log-probability of -inf (a response token the model gives "
-        f"probability 0). The last good checkpoint is kept at {kept}.")
+    if kept is not None:
+        kept_step = json.loads((kept / "trainer_state.json").read_text())["step"]
+        keep = (f"The last finite checkpoint (step {kept_step}) is kept at {kept}; start a new run with a lower --lr "
+                f"(--model {kept} continues from those weights)")
+    else:
+        keep = "No checkpoint is kept (no update ever gave finite weights); start a new run with a lower --lr"
+    if main and run.record_path.exists():
+        run.update_record(status="diverged", diverged={"step": step + 1, "what": what, "value": str(value),
+                                                       "terms": terms, "checkpoint": str(kept) if kept else None})
+    verb = "are" if what.endswith("weights") else "is"
+    raise TrainingDiverged(f"step {step + 1}: the {what} {verb} {value}; loss terms {terms}. "
+                           f"Likely cause: {_cause(what, terms, cfg)}. {keep}.")

@@ -35,6 +35,7 @@ from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_pairs, resolve_data, select_pairs
 from .rewards import pooled_rewards
+from .validate import NAME, OPTIONAL_NAME, PATH, Int, Real
 
 
 @dataclass
@@ -65,11 +66,8 @@ class RewardConfig(TrainConfig):
     log_every: int = 10
     """Write a metrics row every this many steps."""
 
-    def __post_init__(self):
-        if self.batch_size % self.grad_accum:
-            raise ValueError(f"batch_size={self.batch_size} is not a multiple of grad_accum={self.grad_accum}")
-        if self.center_rewards_coefficient is not None and self.center_rewards_coefficient < 0:
-            raise ValueError("center_rewards_coefficient must be >= 0 (or None for no centering)")
+    RULES = {"data": PATH, "split": NAME, "eval_split": OPTIONAL_NAME, "model": PATH, "template": NAME,
+             "max_length": Int(2), "center_rewards_coefficient": Real(0, optional=True), "eval_batch_size": Int(1)}
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -200,7 +198,7 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         if eval_dataset is None and config.eval_split:
             eval_dataset = load_preferences(data, config.eval_split)
     accelerator, run = start_run(
-        config, "reward", data_version=data_version(dataset), template=config.template,
+        config, "reward", tokenizer=tokenizer, data_version=data_version(dataset), template=config.template,
         reference=model_name(model, config.model), policy_version=None,
         eval_data_version=data_version(eval_dataset) if eval_dataset is not None else None,
         margin_used=config.use_margin and "margin" in dataset.column_names)

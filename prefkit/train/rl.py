@@ -35,13 +35,14 @@ import torch
 
 from ..core import seed_everything
 from ..data import data_version
-from ..losses import KL_KINDS, kl_estimate
+from ..losses import kl_estimate
 from ..models import (DecoderConfig, encode_responses, generate, load_policy, load_reward_model, prepare_for_training,
                       sequence_logps)
 from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, make_accelerator, model_name, start_run, train_loop
 from .rewards import gold_reward_fn, last_token_index, reward_fn as make_reward_fn
+from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, check_template, require
 
 BASELINES = ("rloo", "mean", "none")
 
@@ -89,21 +90,19 @@ class RLConfig(TrainConfig):
     log_every: int = 5
     """Write a metrics row every this many steps."""
 
+    RULES = {"model": PATH, "reference": OPTIONAL_PATH, "reward_model": OPTIONAL_PATH, "reward_template": NAME,
+             "kl_coef": Real(0), "kl_estimator": OneOf(("k1", "k3")), "num_generations": Int(1),
+             "baseline": OneOf(BASELINES), "prompts": OneOf(world.SPLITS), "template": NAME,
+             "temperature": Real(0, open_lo=True), "max_new_tokens": Int(1), "eval_samples_per_prompt": Int(0)}
+
     def __post_init__(self):
-        if self.kl_estimator not in ("k1", "k3"):
-            raise ValueError(f"kl_estimator must be 'k1' or 'k3' (of {KL_KINDS}), got {self.kl_estimator!r}")
-        if self.baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
-        if self.baseline == "rloo" and self.num_generations < 2:
-            raise ValueError("the RLOO baseline needs num_generations >= 2 (or use baseline='mean')")
-        if self.prompts not in world.SPLITS:
-            raise ValueError(f"prompts must be one of {world.SPLITS}, got {self.prompts!r}")
-        if self.kl_coef < 0:
-            raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
-        micro = self.batch_size // max(self.grad_accum, 1)
-        if self.batch_size % self.grad_accum or micro % self.num_generations:
-            raise ValueError(f"batch_size={self.batch_size} must split into grad_accum={self.grad_accum} micro-batches "
-                             f"that are multiples of num_generations={self.num_generations}")
+        super().__post_init__()
+        require(self.baseline != "rloo" or self.num_generations >= 2, ("baseline", "num_generations"), self,
+                "the RLOO baseline needs num_generations >= 2 (or use --baseline mean)")
+        require((self.batch_size // self.grad_accum) % self.num_generations == 0,
+                ("batch_size", "grad_accum", "num_generations"), self,
+                f"batch_size={self.batch_size} must split into grad_accum={self.grad_accum} micro-batches "
+                f"that are multiples of num_generations={self.num_generations}")
 
     @property
     def decoder(self) -> DecoderConfig:
@@ -217,6 +216,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     _frozen(ref).to(device)
     if reward_fn is None and config.reward_model:
         rm, rm_tok = load_reward_model(config.reward_model)
+        check_template(rm_tok, config.reward_template, "reward_template")
         reward_fn = make_reward_fn(_frozen(rm), rm_tok, template=config.reward_template)
     reward, reward_name = (reward_fn, _name(reward_fn, config)) if reward_fn is not None else (gold_reward_fn(), "gold")
     if getattr(reward, "model", None) is not None:
@@ -224,9 +224,11 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     texts = [p.text for p in (world.train_prompts() if config.prompts == "train" else world.heldout_prompts())]
     if config.prompts == "heldout":
         warnings.warn("RL on the held-out prompts: eval.json then measures training prompts, not generalization")
-    _, run = start_run(config, "rl", accelerator, data_version=data_version([{"prompt": t} for t in texts]),
+    _, run = start_run(config, "rl", accelerator, tokenizer=tokenizer,
+                       data_version=data_version([{"prompt": t} for t in texts]),
                        template=config.template, reference=config.reference or config.model, policy_version=None,
-                       decoder=config.decoder.as_dict(), reward=reward_name, base_model=model_name(policy, config.model))
+                       decoder=config.decoder.as_dict(), reward=reward_name,
+                       base_model=model_name(policy, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
     k = config.num_generations
     order = BatchOrder(len(texts), config.batch_size // config.grad_accum // k, config.seed)

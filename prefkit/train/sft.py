@@ -13,6 +13,7 @@ from ..data import data_version, load_demonstrations
 from ..models import encode_responses, load_policy, prepare_for_training, sequence_logps
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
+from .validate import NAME, PATH, Int
 
 
 @dataclass
@@ -27,6 +28,8 @@ class SFTConfig(TrainConfig):
     """Truncate prompt+response to this many tokens."""
     eval_samples_per_prompt: int = 2
     """Held-out evaluation at the end (eval.json): samples per held-out prompt; 0 skips it."""
+
+    RULES = {"data": PATH, "model": PATH, "template": NAME, "max_length": Int(2), "eval_samples_per_prompt": Int(0)}
 
 
 def sft_step(model, batch):
@@ -45,8 +48,9 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
-    accelerator, run = start_run(config, "sft", data_version=data_version(dataset), template=config.template,
-                                 reference=None, policy_version=None, base_model=model_name(model, config.model))
+    accelerator, run = start_run(config, "sft", tokenizer=tokenizer, data_version=data_version(dataset),
+                                 template=config.template, reference=None, policy_version=None,
+                                 base_model=model_name(model, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
     prompts, completions = dataset["prompt"], dataset["completion"]
     micro = config.batch_size // config.grad_accum
