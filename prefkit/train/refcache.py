@@ -21,13 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..core import atomic_write_bytes
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """``cache_dir``, else ``$PREFKIT_CACHE``, else ``~/.cache/prefkit``."""
-    root = cache_dir or os.environ.get("PREFKIT_CACHE") or Path.home() / ".cache" / "prefkit"
-    return Path(root)
+from ..core import atomic_write_bytes, cache_root
 
 
 def module_hash(model) -> str:
