@@ -199,11 +199,15 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     if config.kind not in REFERENCE_FREE and config.precompute_ref:
         ids = {k: v for k, v in tensors.items() if k.endswith(("input_ids", "response_mask"))}
         ref.to(accelerator.device)
+        def compute():  # under the autocast the policy's forward runs under: at step 0, h == 0 exactly
+            with accelerator.autocast():
+                return reference_logps(ref, tensors, config.logps, device=accelerator.device)
+
         with accelerator.main_process_first():  # the main process computes and writes, the others then read it
             cached, info = cached_reference_logps(
-                lambda: reference_logps(ref, tensors, config.logps, device=accelerator.device),
-                data_version=version, ref_hash=ref_hash, template=config.template,
-                logps=config.logps, ids=ids, cache_dir=config.cache_dir, write=main)
+                compute, data_version=version, ref_hash=ref_hash, template=config.template,
+                logps=config.logps, ids=ids, cache_dir=config.cache_dir, write=main,
+                precision=accelerator.mixed_precision if accelerator.mixed_precision != "no" else "fp32")
         tensors.update(cached)
         if main:
             run.update_record(ref_logps_cache=info)
