@@ -130,15 +130,24 @@ def _eval(args: argparse.Namespace) -> int:
     from .core import RunDir
     from .evaluate import evaluate_run, format_summary
     from .models import DecoderConfig, load_policy
+    from .models.chat_template import template_record
+    from .models.load import default_reference
 
     policy, tok = load_policy(args.model)
+    if args.ref == "auto":
+        args.ref = default_reference(args.model, tok)
     ref = load_policy(args.ref, with_tokenizer=False) if args.ref else None
+    if ref is not None and ref.config.vocab_size != policy.config.vocab_size:
+        raise SystemExit(f"--ref {args.ref}: vocabulary of {ref.config.vocab_size} tokens, the policy's has "
+                         f"{policy.config.vocab_size}; a reference must share the policy's tokenizer (pass the model "
+                         f"training started from, or --ref '' for none)")
     decoder = DecoderConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
     result = evaluate_run(policy, tok, ref=ref, samples_per_prompt=args.samples_per_prompt, seed=args.seed,
                           template=args.template, decoder=decoder)
     run = RunDir.create(args.output_dir, "eval")
     run.write_record(config=vars(args) | {"func": None}, seed=args.seed, data_version=None, template=args.template,
-                     reference=args.ref, policy_version=str(args.model), decoder=decoder.as_dict())
+                     reference=args.ref, policy_version=str(args.model), decoder=decoder.as_dict(),
+                     chat_template=template_record(tok, args.template))
     run.write_eval(result)
     print(format_summary(result["summary"]))
     if ref is not None:
@@ -225,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_models_get)
     p = sub.add_parser("eval", help="audit a policy on held-out prompts, by slice; writes a run directory")
     p.add_argument("--model", required=True, help="policy: run checkpoint folder, shipped name or hub name")
-    p.add_argument("--ref", default="assistant-sft", help="reference policy for KL and win rate ('' for none)")
+    p.add_argument("--ref", default="auto", help="reference policy for KL and win rate ('' for none; 'auto': the "
+                                                 "model a run checkpoint started from, else the shipped policy for "
+                                                 "models with its tokenizer, else none)")
     p.add_argument("--samples-per-prompt", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--template", default="default", help="chat template name")

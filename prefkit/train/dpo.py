@@ -189,7 +189,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     version = data_version(dataset)
     ref_hash = module_hash(ref) if ref is not None else None
     accelerator, run = start_run(
-        config, "dpo", data_version=version, template=config.template, reference=ref_name, policy_version=None,
+        config, "dpo", tokenizer=tokenizer, data_version=version, template=config.template, reference=ref_name, policy_version=None,
         decoder=DecoderConfig().as_dict() if config.eval_samples_per_prompt > 0 else {},
         base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory

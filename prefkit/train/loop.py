@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from ..core import RunDir, atomic_write_bytes, atomic_write_json, autocast_dtype, get_device
+from ..models.chat_template import template_record
 from ..models.load import hf_quiet
 
 CHECKPOINT = "checkpoint"
@@ -134,12 +136,15 @@ def model_name(model, fallback: str) -> str:
     return getattr(model.config, "_name_or_path", None) or fallback
 
 
-def start_run(cfg, name: str, accelerator=None, **record):
+def start_run(cfg, name: str, accelerator=None, tokenizer=None, **record):
     """``(accelerator, run)`` for a trainer: the Accelerator, the run directory every rank agrees on, and run.json.
 
     A resumed run keeps its record and is marked ``resumed``; otherwise run.json gets the config, seed, device,
-    world size and ``record`` (data version, template, reference, ...). Only the main process writes.
+    world size and ``record`` (data version, template, reference, ...). With the ``tokenizer`` it also gets
+    ``chat_template``: the template's name, Jinja text and SHA-256. Only the main process writes.
     """
+    if tokenizer is not None and "template" in record:
+        record["chat_template"] = template_record(tokenizer, record["template"])
     accelerator = accelerator or make_accelerator(cfg)
     run = create_run_dir(cfg, name, accelerator)
     if accelerator.is_main_process:
@@ -191,6 +196,7 @@ def train_loop(model, cfg, run: RunDir, next_batch: Callable[[int], dict], step_
             text = "".join(json.dumps(r) + "\n" for r in kept)
             atomic_write_bytes(run.metrics_path, text.encode("utf-8"))
     model, optimizer = accelerator.prepare(model, optimizer)
+    kept_optimizer = optimizer if cfg.keeps_optimizer() else None  # optimizer.pt only where a resume needs it
     model.train()
     history, sums, count = [], {}, 0
     bar = _progress(cfg, cfg.steps, start, desc, enabled=main)
@@ -238,12 +244,12 @@ def train_loop(model, cfg, run: RunDir, next_batch: Callable[[int], dict], step_
                 bar.set_postfix(shown, refresh=False)
                 sums, count = {}, 0
             if cfg.save_every and done % cfg.save_every == 0 and done < cfg.steps and main:
-                save_checkpoint(run, accelerator.unwrap_model(model), tokenizer, optimizer, done, scheduler)
+                save_checkpoint(run, accelerator.unwrap_model(model), tokenizer, kept_optimizer, done, scheduler)
     finally:
         bar.close()
     model = accelerator.unwrap_model(model)
     if main:
-        save_checkpoint(run, model, tokenizer, optimizer, cfg.steps, scheduler)
+        save_checkpoint(run, model, tokenizer, kept_optimizer, cfg.steps, scheduler)
     accelerator.wait_for_everyone()
     return history
 
@@ -276,7 +282,11 @@ def _restore(ckpt: Path, model, optimizer, scheduler) -> int:
 
 def _restore_optimizer(ckpt: Path, optimizer, scheduler) -> int:
     opt = ckpt / "optimizer.pt"
-    if opt.exists():
+    if not opt.exists():
+        warnings.warn(f"{ckpt} has no optimizer.pt (it was saved with save_optimizer off): the weights resume, "
+                      "AdamW's moments and the learning-rate schedule start afresh; save_every > 0 or "
+                      "save_optimizer=True keeps them for an exact resume")
+    else:
         saved = torch.load(opt, weights_only=True)
         optimizer.load_state_dict(saved["optimizer"])
         torch.set_rng_state(saved["torch_rng"])

@@ -200,7 +200,7 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         if eval_dataset is None and config.eval_split:
             eval_dataset = load_preferences(data, config.eval_split)
     accelerator, run = start_run(
-        config, "reward", data_version=data_version(dataset), template=config.template,
+        config, "reward", tokenizer=tokenizer, data_version=data_version(dataset), template=config.template,
         reference=model_name(model, config.model), policy_version=None,
         eval_data_version=data_version(eval_dataset) if eval_dataset is not None else None,
         margin_used=config.use_margin and "margin" in dataset.column_names)

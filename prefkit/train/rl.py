@@ -254,7 +254,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     texts = [p.text for p in (world.train_prompts() if config.prompts == "train" else world.heldout_prompts())]
     if config.prompts == "heldout":
         warnings.warn("RL on the held-out prompts: eval.json then measures training prompts, not generalization")
-    _, run = start_run(config, "rl", accelerator, data_version=data_version([{"prompt": t} for t in texts]),
+    _, run = start_run(config, "rl", accelerator, tokenizer=tokenizer, data_version=data_version([{"prompt": t} for t in texts]),
                        template=config.template, reference=config.reference or config.model, policy_version=None,
                        decoder=config.decoder.as_dict(), reward=reward_name, base_model=model_name(policy, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory

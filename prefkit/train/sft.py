@@ -45,7 +45,7 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
-    accelerator, run = start_run(config, "sft", data_version=data_version(dataset), template=config.template,
+    accelerator, run = start_run(config, "sft", tokenizer=tokenizer, data_version=data_version(dataset), template=config.template,
                                  reference=None, policy_version=None, base_model=model_name(model, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
     prompts, completions = dataset["prompt"], dataset["completion"]
