@@ -107,3 +107,37 @@ def test_eval_has_no_default_reference_for_a_model_with_another_tokenizer(tmp_pa
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     other = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>")
     assert default_reference(tmp_path / "not-a-run", other) is None
+
+
+def test_recipes_fill_only_what_the_config_leaves_open(tmp_path, demos):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from prefkit.train import DPOConfig
+    from prefkit.train.recipes import apply_recipe
+
+    shipped, _ = load_policy("assistant-sft")
+    cfg, name = apply_recipe(DPOConfig(), shipped, "dpo")  # the course's values: its stored numbers stay as they are
+    assert (name, cfg.lr, cfg.eval_samples_per_prompt) == ("course", 3e-4, 4)
+    assert apply_recipe(RLConfig(), shipped, "rl")[0].lr == 3e-4 and apply_recipe(SFTConfig(), shipped, "sft")[0].lr == 1e-3
+    big = LlamaForCausalLM(LlamaConfig(vocab_size=32000, hidden_size=384, intermediate_size=1024, num_hidden_layers=2,
+                                       num_attention_heads=4, num_key_value_heads=4))
+    cfg, name = apply_recipe(DPOConfig(), big, "dpo")
+    assert (name, cfg.lr, cfg.eval_samples_per_prompt) == ("pretrained", 1e-6, 0)  # TRL 1.16's DPOConfig default
+    assert apply_recipe(DPOConfig(lora_r=8), big, "dpo")[0].lr == pytest.approx(1e-5)
+    assert apply_recipe(SFTConfig(lora_r=8), big, "sft")[0].lr == pytest.approx(2e-4)  # 10 x 2e-5, at the cap
+    kept, _ = apply_recipe(DPOConfig(lr=5e-6, eval_samples_per_prompt=1), big, "dpo")
+    assert (kept.lr, kept.eval_samples_per_prompt) == (5e-6, 1)
+    model = _sft(tmp_path, demos)
+    record = model.prefkit_run.read_record()
+    assert record["recipe"] == "course" and record["config"]["lr"] == 1e-3
+
+
+def test_trl_defaults_are_what_the_pretrained_recipe_says():
+    import trl
+
+    from prefkit.train.recipes import PRETRAINED
+
+    trl_lr = {"sft": trl.SFTConfig, "reward": trl.RewardConfig, "dpo": trl.DPOConfig, "rl": trl.RLOOConfig}
+    for name, cls in trl_lr.items():
+        field = {f.name: f for f in __import__("dataclasses").fields(cls)}["learning_rate"]
+        assert PRETRAINED.lr[name] == field.default, name

@@ -18,8 +18,10 @@ class TrainConfig:
     """Examples per optimizer step (split into grad_accum micro-batches)."""
     grad_accum: int = 1
     """Micro-batches per optimizer step: the same result with less memory."""
-    lr: float = 1e-3
-    """Peak learning rate (AdamW), reached after warmup_steps and held (then linearly decayed if decay=True)."""
+    lr: float | None = None
+    """Peak learning rate (AdamW), reached after warmup_steps and held (then linearly decayed if decay=True).
+    None = the model's recipe (prefkit.train.recipes): the course's value for the shipped-size models, TRL's
+    default for pretrained ones (SmolLM2, hub models); LoRA runs of pretrained models use 10x that."""
     warmup_steps: int = 10
     """Linear warmup from 0 to lr."""
     decay: bool = True

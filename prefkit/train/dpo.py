@@ -25,6 +25,7 @@ from ..models import DecoderConfig, load_policy, prepare_for_training, token_log
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_pairs, resolve_data, select_pairs
+from .recipes import apply_recipe
 from .refcache import cached_reference_logps, module_hash
 
 KINDS = PREFERENCE_KINDS + ("simpo", "orpo")
@@ -62,12 +63,14 @@ class DPOConfig(TrainConfig):
     weights, template, logps mode); False runs pi_ref on every step instead."""
     cache_dir: str | None = None
     """Where reference log-probs are cached; None = $PREFKIT_CACHE or ~/.cache/prefkit."""
-    eval_samples_per_prompt: int = 4
+    eval_samples_per_prompt: int | None = None
     """Responses sampled per held-out prompt for eval.json (gold reward, refusals, KL, win rate); 0 = skip.
-    4 x 160 prompts resolve a 0.1 change in a refusal rate; 2 halves the cost of the evaluation."""
-    lr: float = 3e-4
-    """Peak learning rate (AdamW). With summed log-probs 5e-4 drifts far from pi_ref (KL 19 nats after 80 steps)
-    and the text degrades; 1e-4 leaves over-refusal almost unchanged after 60 steps."""
+    None = the model's recipe: 4 for the course's models (4 x 160 prompts resolve a 0.1 change in a refusal
+    rate; 2 halves the cost), 0 for pretrained ones (the world's rubric does not grade them)."""
+    lr: float | None = None
+    """Peak learning rate (AdamW). None = the model's recipe: 3e-4 for the course's models (with summed log-probs
+    5e-4 drifts far from pi_ref, KL 19 nats after 80 steps, and the text degrades; 1e-4 leaves over-refusal almost
+    unchanged after 60 steps), TRL's 1e-6 for pretrained ones (3e-4 turns SmolLM2's answers French in 8 steps)."""
     steps: int = 80
     """Optimizer steps (the laptop recipe: 80 steps of 32 pairs, 0.85 epoch of the 3000 clean pairs)."""
     batch_size: int = 32
@@ -175,6 +178,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
         model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
+    config, recipe = apply_recipe(config, model, "dpo")
     ref_name = None if ref is None else getattr(ref.config, "_name_or_path", None) or "a reference model object"
     # simpo and orpo train without pi_ref; they need it only for the evaluation's KL and win rate
     if ref is None and (config.kind not in REFERENCE_FREE or config.eval_samples_per_prompt > 0):
@@ -189,7 +193,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     version = data_version(dataset)
     ref_hash = module_hash(ref) if ref is not None else None
     accelerator, run = start_run(
-        config, "dpo", tokenizer=tokenizer, data_version=version, template=config.template, reference=ref_name, policy_version=None,
+        config, "dpo", tokenizer=tokenizer, recipe=recipe, data_version=version, template=config.template, reference=ref_name, policy_version=None,
         decoder=DecoderConfig().as_dict() if config.eval_samples_per_prompt > 0 else {},
         base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory

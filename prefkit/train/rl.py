@@ -52,6 +52,7 @@ from ..models import (DecoderConfig, encode_responses, generate, load_policy, lo
 from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, make_accelerator, model_name, start_run, train_loop
+from .recipes import apply_recipe
 from .rewards import gold_reward_fn, last_token_index, reward_fn as make_reward_fn
 
 BASELINES = ("rloo", "mean", "none")
@@ -86,14 +87,16 @@ class RLConfig(TrainConfig):
     """Sampling temperature in training (1: samples from pi itself, which the KL estimate assumes)."""
     max_new_tokens: int = 64
     """Longest sampled response, in tokens; longer ones are cut (completions/clipped_ratio) and scored as cut."""
-    eval_samples_per_prompt: int = 2
-    """Responses per held-out prompt for eval.json (gold by slice, refusals, KL, win rate); 0 = skip."""
+    eval_samples_per_prompt: int | None = None
+    """Responses per held-out prompt for eval.json (gold by slice, refusals, KL, win rate); 0 = skip.
+    None = the model's recipe: 2 for the course's models, 0 for pretrained ones."""
     steps: int = 60
     """Optimizer steps (the laptop recipe: 60 steps of 32 samples)."""
     batch_size: int = 32
     """Responses per optimizer step: batch_size / num_generations prompts, k responses each."""
-    lr: float = 3e-4
-    """Peak learning rate (AdamW)."""
+    lr: float | None = None
+    """Peak learning rate (AdamW). None = the model's recipe: 3e-4 for the course's models, TRL's 1e-6 for
+    pretrained ones."""
     warmup_steps: int = 5
     """Linear warmup from 0 to lr."""
     decay: bool = False
@@ -237,6 +240,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
         policy, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the policy")
+    config, recipe = apply_recipe(config, policy, "rl")
     if ref is None:
         ref = (load_policy(config.reference, dtype=config.torch_dtype(), with_tokenizer=False) if config.reference
                else copy.deepcopy(policy))
@@ -254,7 +258,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     texts = [p.text for p in (world.train_prompts() if config.prompts == "train" else world.heldout_prompts())]
     if config.prompts == "heldout":
         warnings.warn("RL on the held-out prompts: eval.json then measures training prompts, not generalization")
-    _, run = start_run(config, "rl", accelerator, tokenizer=tokenizer, data_version=data_version([{"prompt": t} for t in texts]),
+    _, run = start_run(config, "rl", accelerator, tokenizer=tokenizer, recipe=recipe, data_version=data_version([{"prompt": t} for t in texts]),
                        template=config.template, reference=config.reference or config.model, policy_version=None,
                        decoder=config.decoder.as_dict(), reward=reward_name, base_model=model_name(policy, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
