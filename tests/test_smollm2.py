@@ -142,3 +142,25 @@ def test_an_install_whose_logits_differ_writes_nothing(folder, monkeypatch, tmp_
     with pytest.raises(RuntimeError, match="logits differ"):
         install.install_model(ALIAS, pip=False, verbose=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_eval_compares_it_with_no_shipped_reference_by_default(loaded):
+    from prefkit.models.load import default_reference
+
+    assert default_reference(ALIAS, loaded[1]) is None  # the tiny model's 394 words are not its vocabulary
+
+
+@pytest.mark.slow
+def test_a_lora_reward_model_trains_on_it_through_the_cli(folder, tmp_path, capsys):
+    from prefkit.cli import main
+
+    torch.set_num_threads(1)
+    assert main(["reward", "--model", ALIAS, "--lora-r", "8", "--steps", "1", "--batch-size", "2", "--max-length", "48",
+                 "--split", "train[:4]", "--eval-split", "none", "--warmup-steps", "0", "--no-progress",
+                 "--output-dir", str(tmp_path)]) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1].split(": ", 1)[1]
+    record = json.loads((tmp_path / run.split("/")[-1] / "run.json").read_text())
+    assert record["recipe"] == "pretrained" and record["config"]["lr"] == pytest.approx(2e-4)  # TRL's 1e-4, LoRA 10x, cap
+    assert record["chat_template"]["sha256"] and "<|im_start|>" in record["chat_template"]["text"]
+    assert (tmp_path / run.split("/")[-1] / "checkpoint" / "adapter_model.safetensors").exists()
+    assert not (tmp_path / run.split("/")[-1] / "checkpoint" / "optimizer.pt").exists()

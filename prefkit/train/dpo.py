@@ -70,7 +70,8 @@ class DPOConfig(TrainConfig):
     lr: float | None = None
     """Peak learning rate (AdamW). None = the model's recipe: 3e-4 for the course's models (with summed log-probs
     5e-4 drifts far from pi_ref, KL 19 nats after 80 steps, and the text degrades; 1e-4 leaves over-refusal almost
-    unchanged after 60 steps), TRL's 1e-6 for pretrained ones (3e-4 turns SmolLM2's answers French in 8 steps)."""
+    unchanged after 60 steps), TRL's 1e-6 for pretrained ones (on SmolLM2-135M, 8 steps of 4 pairs moved the mean
+    held-out h to 0.45 nats at 1e-6, greedy answers unchanged, and to 24 nats at 3e-4)."""
     steps: int = 80
     """Optimizer steps (the laptop recipe: 80 steps of 32 pairs, 0.85 epoch of the 3000 clean pairs)."""
     batch_size: int = 32
