@@ -164,3 +164,38 @@ def test_a_lora_reward_model_trains_on_it_through_the_cli(folder, tmp_path, caps
     assert record["chat_template"]["sha256"] and "<|im_start|>" in record["chat_template"]["text"]
     assert (tmp_path / run.split("/")[-1] / "checkpoint" / "adapter_model.safetensors").exists()
     assert not (tmp_path / run.split("/")[-1] / "checkpoint" / "optimizer.pt").exists()
+
+
+@pytest.mark.slow
+def test_dpo_with_the_defaults_it_gets_raises_held_out_margins_and_stays_english(loaded, tmp_path, monkeypatch):
+    import copy
+
+    from prefkit.data import load_preferences
+    from prefkit.train import DPOConfig, dpo
+    from prefkit.train.dpo import policy_logps
+    from prefkit.train.pairs import encode_pairs
+
+    monkeypatch.setenv("PREFKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PREFKIT_MODELS", str(models_dir()))
+    torch.set_num_threads(1)
+    model, tok = loaded
+    policy, ref = copy.deepcopy(model), copy.deepcopy(model).eval()
+    train = load_preferences("data/assistant/prefs/clean", "train[:16]")
+    held = load_preferences("data/assistant/prefs/clean", "test[:16]")
+    cfg = DPOConfig(steps=4, batch_size=4, max_length=64, warmup_steps=0, log_every=1, progress=False,
+                    output_dir=str(tmp_path / "runs"))
+    trained, _ = dpo(cfg, model=policy, tokenizer=tok, dataset=train)
+    record = trained.prefkit_run.read_record()
+    assert record["recipe"] == "pretrained" and record["config"]["lr"] == 1e-6
+    assert record["config"]["eval_samples_per_prompt"] == 0 and not (trained.prefkit_run.path / "eval.json").exists()
+    tensors = encode_pairs(tok, held["prompt"], held["chosen"], held["rejected"], max_length=64)
+    with torch.no_grad():
+        lw, ll = (policy_logps(trained.eval(), tensors)[0] - policy_logps(ref, tensors)[0]).chunk(2)
+    h = float((lw - ll).mean())
+    assert h > 0.05, h  # the held-out margin h rose from 0 (measured: 0.27 nats)
+    text = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}], tokenize=False,
+                                   add_generation_prompt=True)
+    ids = tok(text, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = trained.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert "The capital of France is Paris" in tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -26,6 +26,7 @@ import torch
 from ..core import RunDir, atomic_write_bytes, atomic_write_json, autocast_dtype, get_device
 from ..models.chat_template import template_record
 from ..models.load import hf_quiet
+from .recipes import apply_recipe
 
 CHECKPOINT = "checkpoint"
 
@@ -184,6 +185,8 @@ def train_loop(model, cfg, run: RunDir, next_batch: Callable[[int], dict], step_
     """
     accelerator = accelerator or make_accelerator(cfg)
     rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    if cfg.lr is None:  # the trainers fill it in first; a direct call gets the same recipe
+        cfg = apply_recipe(cfg, model)[0]
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))

@@ -58,11 +58,17 @@ def recipe_for(model) -> Recipe:
     return COURSE if n < TINY_PARAMETERS else PRETRAINED
 
 
-def apply_recipe(config, model, trainer: str):
+TRAINER_OF = {"SFTConfig": "sft", "RewardConfig": "reward", "DPOConfig": "dpo", "RLConfig": "rl"}
+"""The trainer a config class belongs to; any other TrainConfig is treated as SFT's (the loop's plain use)."""
+
+
+def apply_recipe(config, model, trainer: str | None = None):
     """``(config, recipe name)``: ``config`` with its None-valued ``lr`` and ``eval_samples_per_prompt`` filled in.
 
-    Values the user set are kept. Call it before the run record is written, so run.json holds what was used.
+    ``trainer`` (sft, reward, dpo, rl) defaults to the one ``config``'s class belongs to. Values the user set are
+    kept. Call it before the run record is written, so run.json holds what was used.
     """
+    trainer = trainer or TRAINER_OF.get(type(config).__name__, "sft")
     recipe = recipe_for(model)
     changes = {}
     if getattr(config, "lr", 0) is None:
