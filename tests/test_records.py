@@ -141,3 +141,15 @@ def test_trl_defaults_are_what_the_pretrained_recipe_says():
     for name, cls in trl_lr.items():
         field = {f.name: f for f in __import__("dataclasses").fields(cls)}["learning_rate"]
         assert PRETRAINED.lr[name] == field.default, name
+
+
+def test_sft_trains_with_lora_and_the_checkpoint_loads_back(tmp_path, demos):
+    model = _sft(tmp_path, demos, lora_r=4, lr=1e-2)
+    ckpt = model.prefkit_run.path / "checkpoint"
+    assert (ckpt / "adapter_model.safetensors").exists() and not (ckpt / "model.safetensors").exists()
+    merged, tok = load_policy(ckpt)
+    from prefkit.models import score_responses
+
+    prompts, completions = demos["prompt"][:4], demos["completion"][:4]
+    torch.testing.assert_close(score_responses(merged, tok, prompts, completions),
+                               score_responses(model.eval(), tok, prompts, completions), rtol=0, atol=1e-4)
