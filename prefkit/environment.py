@@ -75,6 +75,13 @@ def check_env(verbose: bool = True) -> bool:
         present = path.exists()
         ok_all &= present
         lines.append(_line(present, f"{label}: {path}" + ("" if present else " missing; run `make data`")))
+    from .models.catalog import MODELS, install_command, installed_path, models_dir
+
+    for alias, spec in MODELS.items():  # optional: reported, never a failure
+        path = installed_path(alias)
+        lines.append(_line(True, f"model {alias} ({spec.hub_name}): {path}") if path is not None else
+                     _line(None, f"model {alias} ({spec.hub_name}) not installed in {models_dir()}; "
+                                 f"run `{install_command(alias)}` (or `make model`)"))
     if verbose:
         print("\n".join(lines))
     return ok_all

@@ -1,10 +1,12 @@
-"""Models: the word-level tokenizer, the tiny causal LM, loading by name or path, log-probs and sampling."""
+"""Models: the word-level tokenizer, the tiny causal LM, loading by name or path (and the real models the kit
+installs offline, ``catalog``), log-probs and sampling."""
 from .adapters import apply_lora, prepare_for_training, trainable_parameters
+from .catalog import MODELS, ModelNotInstalled, models_dir
 from .generate import DecoderConfig, generate
 from .load import (build_tiny_lm, load_policy, load_reward_model, load_tokenizer, resolve, tiny_llama_config)
 from .logps import encode_responses, render_prompt, score_responses, sequence_logps, token_logps
 from .tokenizer import build_tokenizer
 
-__all__ = ["apply_lora", "prepare_for_training", "trainable_parameters", "DecoderConfig", "generate", "build_tiny_lm", "load_policy", "load_reward_model", "load_tokenizer",
+__all__ = ["MODELS", "ModelNotInstalled", "models_dir", "apply_lora", "prepare_for_training", "trainable_parameters", "DecoderConfig", "generate", "build_tiny_lm", "load_policy", "load_reward_model", "load_tokenizer",
            "resolve", "tiny_llama_config", "encode_responses", "render_prompt", "score_responses",
            "sequence_logps", "token_logps", "build_tokenizer"]

@@ -7,12 +7,14 @@ stays off unless the caller passes it; weights load from safetensors.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
 import torch
 
 from ..core import DATA_DIR
+from .catalog import resolve_catalog
 
 SHIPPED_POLICY = "assistant-sft"
 
@@ -32,14 +34,18 @@ def hf_quiet():
 
 
 def resolve(name_or_path: str | os.PathLike) -> str:
-    """A local folder, the name of a shipped model (``"assistant-sft"``), or a hub name, in that order."""
+    """A local folder, the name of a shipped model (``"assistant-sft"``), an installed catalog model
+    (``"smollm2-135m"``; its hub name too when the hub is offline), or a hub name, in that order.
+
+    A catalog alias that is not installed raises ``ModelNotInstalled`` naming the command that installs it.
+    """
     path = Path(name_or_path)
     if path.exists():
         return str(path)
     shipped = DATA_DIR / "models" / str(name_or_path)
     if shipped.exists():
         return str(shipped)
-    return str(name_or_path)
+    return resolve_catalog(name_or_path) or str(name_or_path)
 
 
 def tiny_llama_config(vocab_size: int, hidden: int = 192, layers: int = 4, heads: int = 4,
@@ -129,3 +135,25 @@ def load_reward_model(name_or_path: str | os.PathLike, dtype: torch.dtype | None
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
     return (model, tok) if with_tokenizer else model
+
+
+def default_reference(name_or_path: str | os.PathLike, tokenizer) -> str | None:
+    """The reference a policy is compared with when none is named: the model its training started from.
+
+    A run checkpoint (``<run>/checkpoint``) names it in the run's run.json (the configured reference, else the
+    base model). Otherwise the shipped policy, but only for a policy that shares its tokenizer (the assistant
+    world's word-level vocabulary); for any other model None: no reference, so no KL and no win rate.
+    """
+    record = Path(resolve(name_or_path)).parent / "run.json"
+    if record.exists():
+        run = json.loads(record.read_text(encoding="utf-8"))
+        named = (run.get("config") or {}).get("reference") or run.get("base_model")
+        if named:
+            return str(named)
+    shipped = DATA_DIR / "models" / SHIPPED_POLICY / "tokenizer.json"
+    if shipped.exists():
+        from transformers import PreTrainedTokenizerFast
+
+        if PreTrainedTokenizerFast(tokenizer_file=str(shipped)).get_vocab() == tokenizer.get_vocab():
+            return SHIPPED_POLICY
+    return None

@@ -226,7 +226,9 @@ def tour(config: TourConfig | None = None) -> dict:
                                 policy=load_policy("assistant-sft", with_tokenizer=False))
             ev = _evaluate(model, tok, ref, eval_prompts, ref_samples, cfg, decoder)
             res["policies"]["RL proxy kl_coef=0.01"] = {**ev, "run": _run_info(model.prefkit_run)}
-            res["rl_proxy_history"] = [{k: r[k] for k in ("step", "reward", "gold", "kl", "completions/mean_length")}
+            # "kl" here is the sequence KL (nats per response) that the overoptimization fit is stated in
+            res["rl_proxy_history"] = [{k: r["kl/k1" if k == "kl" else k]
+                                        for k in ("step", "reward", "gold", "kl", "completions/mean_length")}
                                        for r in history]
         clock("RL", t0)
         stages.update()

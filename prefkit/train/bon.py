@@ -21,6 +21,7 @@ import numpy as np
 from ..core import RunDir
 from ..evaluate import summarize
 from ..models import DecoderConfig, generate
+from ..models.chat_template import template_record
 from ..worlds import assistant as world
 from .bon_estimators import bon_log_ratio, curve_for_prompt, kl_bound, mean_ci
 from .rewards import RewardFn
@@ -146,7 +147,8 @@ def best_of_n(config: BestOfNConfig, policy, tokenizer, reward_fn: RewardFn, pro
     run.write_record(config=config, seed=config.seed, data_version=None, template=config.template,
                      reference=getattr(policy.config, "_name_or_path", None), policy_version=None,
                      decoder=config.decoder.as_dict(), device=str(next(policy.parameters()).device),
-                     reward=config.reward_name or _reward_name(reward_fn), run_dir=str(run.path))
+                     reward=config.reward_name or _reward_name(reward_fn), run_dir=str(run.path),
+                     chat_template=template_record(tokenizer, config.template))
     run.write_eval({**report, "samples": records})
     report["run_dir"] = str(run.path)
     return records, report

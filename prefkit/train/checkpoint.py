@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -152,7 +153,11 @@ def restore(ckpt: Path, model, optimizer, scheduler) -> int:
             raise CheckpointError(f"checkpoint {ckpt} does not match the model (missing {missing}, unexpected "
                                   f"{unexpected}); resume with the --model the run was started with")
     opt = ckpt / "optimizer.pt"
-    if opt.exists():
+    if not opt.exists():
+        warnings.warn(f"{ckpt} has no optimizer.pt (it was saved with save_optimizer off): the weights resume, "
+                      "AdamW's moments and the learning-rate schedule start afresh; save_every > 0 or "
+                      "save_optimizer=True keeps them for an exact resume")
+    else:
         try:
             saved = torch.load(opt, weights_only=True)
             optimizer.load_state_dict(saved["optimizer"])

@@ -29,8 +29,10 @@ class TrainConfig:
     """Examples per optimizer step (split into grad_accum micro-batches)."""
     grad_accum: int = 1
     """Micro-batches per optimizer step: the same result with less memory."""
-    lr: float = 1e-3
-    """Peak learning rate (AdamW), reached after warmup_steps and held (then linearly decayed if decay=True)."""
+    lr: float | None = None
+    """Peak learning rate (AdamW), reached after warmup_steps and held (then linearly decayed if decay=True).
+    None = the model's recipe (prefkit.train.recipes): the course's value for the shipped-size models, TRL's
+    default for pretrained ones (SmolLM2, hub models); LoRA runs of pretrained models use 10x that."""
     warmup_steps: int = 10
     """Linear warmup from 0 to lr."""
     decay: bool = True
@@ -45,6 +47,10 @@ class TrainConfig:
     """Write a checkpoint every this many steps (0: only at the end)."""
     resume: bool = False
     """Continue from run_dir's last checkpoint instead of starting over."""
+    save_optimizer: bool | None = None
+    """Write optimizer.pt (AdamW moments, scheduler, RNG state: twice the size of the trained weights, 1.08 GB for
+    a fully trained 135 M model) into each checkpoint, which an exact resume needs. None = only for a run meant
+    to be resumed (save_every > 0 or resume); a checkpoint without it loads as a model all the same."""
     device: str | None = None
     """'cpu', 'cuda', 'mps' or None for the best available (cuda, else cpu)."""
     progress: bool = True
@@ -59,7 +65,8 @@ class TrainConfig:
 
     RULES = {
         "output_dir": PATH, "run_dir": OPTIONAL_PATH, "seed": Int(0, 2**32 - 1), "steps": Int(1),
-        "batch_size": Int(1), "grad_accum": Int(1), "lr": Real(0, LR_MAX, open_lo=True), "warmup_steps": Int(0),
+        "batch_size": Int(1), "grad_accum": Int(1), "lr": Real(0, LR_MAX, open_lo=True, optional=True),
+        "warmup_steps": Int(0),
         "weight_decay": Real(0), "max_grad_norm": Real(0), "log_every": Int(1), "save_every": Int(0),
         "device": Device(), "dtype": OneOf(DTYPES, optional=True), "lora_r": Int(0),
     }
@@ -68,6 +75,10 @@ class TrainConfig:
         validate(self)
         require(self.batch_size % self.grad_accum == 0, ("batch_size", "grad_accum"), self,
                 f"batch_size={self.batch_size} is not a multiple of grad_accum={self.grad_accum}")
+
+    def keeps_optimizer(self) -> bool:
+        """Whether checkpoints carry optimizer.pt (``save_optimizer``, else: is this run meant to be resumed?)."""
+        return self.save_optimizer if self.save_optimizer is not None else bool(self.save_every or self.resume)
 
     def torch_dtype(self):
         """``dtype`` as a torch dtype (None stays None)."""

@@ -25,6 +25,7 @@ from ..models import DecoderConfig, load_policy, prepare_for_training, token_log
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_pairs, resolve_data, select_pairs
+from .recipes import apply_recipe
 from .refcache import cached_reference_logps, module_hash
 from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, require
 
@@ -63,12 +64,15 @@ class DPOConfig(TrainConfig):
     weights, template, logps mode); False runs pi_ref on every step instead."""
     cache_dir: str | None = None
     """Where reference log-probs are cached; None = $PREFKIT_CACHE or ~/.cache/prefkit."""
-    eval_samples_per_prompt: int = 4
+    eval_samples_per_prompt: int | None = None
     """Responses sampled per held-out prompt for eval.json (gold reward, refusals, KL, win rate); 0 = skip.
-    4 x 160 prompts resolve a 0.1 change in a refusal rate; 2 halves the cost of the evaluation."""
-    lr: float = 3e-4
-    """Peak learning rate (AdamW). With summed log-probs 5e-4 drifts far from pi_ref (KL 19 nats after 80 steps)
-    and the text degrades; 1e-4 leaves over-refusal almost unchanged after 60 steps."""
+    None = the model's recipe: 4 for the course's models (4 x 160 prompts resolve a 0.1 change in a refusal
+    rate; 2 halves the cost), 0 for pretrained ones (the world's rubric does not grade them)."""
+    lr: float | None = None
+    """Peak learning rate (AdamW). None = the model's recipe: 3e-4 for the course's models (with summed log-probs
+    5e-4 drifts far from pi_ref, KL 19 nats after 80 steps, and the text degrades; 1e-4 leaves over-refusal almost
+    unchanged after 60 steps), TRL's 1e-6 for pretrained ones (on SmolLM2-135M, 8 steps of 4 pairs moved the mean
+    held-out h to 0.45 nats at 1e-6, greedy answers unchanged, and to 24 nats at 3e-4)."""
     steps: int = 80
     """Optimizer steps (the laptop recipe: 80 steps of 32 pairs, 0.85 epoch of the 3000 clean pairs)."""
     batch_size: int = 32
@@ -79,7 +83,7 @@ class DPOConfig(TrainConfig):
     RULES = {"beta": Real(0, open_lo=True), "kind": OneOf(KINDS), "eps": Real(0, 1), "simpo_gamma": Real(),
              "data": PATH, "split": NAME, "model": PATH, "reference": OPTIONAL_PATH, "template": NAME,
              "logps": OneOf(("sum", "mean")), "max_length": Int(2), "cache_dir": OPTIONAL_PATH,
-             "eval_samples_per_prompt": Int(0)}
+             "eval_samples_per_prompt": Int(0, optional=True)}
 
     def __post_init__(self):
         super().__post_init__()
@@ -179,6 +183,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
         model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
+    config, recipe = apply_recipe(config, model, "dpo")
     ref_name = None if ref is None else getattr(ref.config, "_name_or_path", None) or "a reference model object"
     # simpo and orpo train without pi_ref; they need it only for the evaluation's KL and win rate
     if ref is None and (config.kind not in REFERENCE_FREE or config.eval_samples_per_prompt > 0):
@@ -193,9 +198,10 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     version = data_version(dataset)
     ref_hash = module_hash(ref) if ref is not None else None
     accelerator, run = start_run(
-        config, "dpo", data_version=version, template=config.template, reference=ref_name, policy_version=None,
+        config, "dpo", tokenizer=tokenizer, recipe=recipe, data_version=version, template=config.template,
+        reference=ref_name, policy_version=None,
         decoder=DecoderConfig().as_dict() if config.eval_samples_per_prompt > 0 else {},
-        base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind, tokenizer=tokenizer)
+        base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
 
     tensors = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], config.template,
@@ -203,11 +209,15 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     if config.kind not in REFERENCE_FREE and config.precompute_ref:
         ids = {k: v for k, v in tensors.items() if k.endswith(("input_ids", "response_mask"))}
         ref.to(accelerator.device)
+        def compute():  # under the autocast the policy's forward runs under: at step 0, h == 0 exactly
+            with accelerator.autocast():
+                return reference_logps(ref, tensors, config.logps, device=accelerator.device)
+
         with accelerator.main_process_first():  # the main process computes and writes, the others then read it
             cached, info = cached_reference_logps(
-                lambda: reference_logps(ref, tensors, config.logps, device=accelerator.device),
-                data_version=version, ref_hash=ref_hash, template=config.template,
-                logps=config.logps, ids=ids, cache_dir=config.cache_dir, write=main)
+                compute, data_version=version, ref_hash=ref_hash, template=config.template,
+                logps=config.logps, ids=ids, cache_dir=config.cache_dir, write=main,
+                precision=accelerator.mixed_precision if accelerator.mixed_precision != "no" else "fp32")
         tensors.update(cached)
         if main:
             run.update_record(ref_logps_cache=info)

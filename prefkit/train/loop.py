@@ -26,6 +26,7 @@ import torch
 from ..core import RunDir, atomic_write_bytes
 from ..core_rundir import release
 from .checkpoint import CHECKPOINT, CheckpointError, last_checkpoint, non_finite, restore, save_checkpoint, save_model
+from .recipes import apply_recipe
 from .start import create_run_dir, make_accelerator, model_name, start_run
 
 __all__ = ["TrainingDiverged", "BatchOrder", "shard_batch", "train_loop", "CHECKPOINT", "CheckpointError",
@@ -111,6 +112,8 @@ def train_loop(model, cfg, run: RunDir, next_batch: Callable[[int], dict], step_
 
 def _train(model, cfg, run, next_batch, step_fn, tokenizer, desc, main_metric, accelerator) -> list[dict]:
     rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    if cfg.lr is None:  # the trainers fill it in first; a direct call gets the same recipe
+        cfg = apply_recipe(cfg, model)[0]
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -124,6 +127,7 @@ def _train(model, cfg, run, next_batch, step_fn, tokenizer, desc, main_metric, a
         text = "".join(json.dumps(r) + "\n" for r in kept)
         atomic_write_bytes(run.metrics_path, text.encode("utf-8"))
     model, optimizer = accelerator.prepare(model, optimizer)
+    kept_optimizer = optimizer if cfg.keeps_optimizer() else None  # optimizer.pt only where a resume needs it
     model.train()
     history, sums, count = [], {}, 0
     bar = _progress(cfg, cfg.steps, start, desc, enabled=main)
@@ -177,12 +181,12 @@ def _train(model, cfg, run, next_batch, step_fn, tokenizer, desc, main_metric, a
                 bar.set_postfix(shown, refresh=False)
                 sums, count = {}, 0
             if cfg.save_every and done % cfg.save_every == 0 and done < cfg.steps and main:
-                save_checkpoint(run, accelerator.unwrap_model(model), tokenizer, optimizer, done, scheduler)
+                save_checkpoint(run, accelerator.unwrap_model(model), tokenizer, kept_optimizer, done, scheduler)
     finally:
         bar.close()
     model = accelerator.unwrap_model(model)
     if main:
-        save_checkpoint(run, model, tokenizer, optimizer, cfg.steps, scheduler)
+        save_checkpoint(run, model, tokenizer, kept_optimizer, cfg.steps, scheduler)
         if run.record_path.exists():
             run.update_record(status="finished")
     accelerator.wait_for_everyone()

@@ -5,11 +5,13 @@ run: computing them once before training removes the reference forward pass from
 ``precompute_ref_log_probs``). The values are kept in ``$PREFKIT_CACHE/ref_logps`` (default
 ``~/.cache/prefkit/ref_logps``) under a key made of everything they depend on:
 
-    key = hash(data version, hash of the reference weights, chat template, logps mode ("sum" or "mean"),
+    key = hash(data version, hash of the reference model (weights AND config), chat template,
+               logps mode ("sum" or "mean"), precision of the forward pass (fp32 or the autocast dtype),
                hash of the token ids actually scored (covers tokenizer and max_length))
 
-so a relabelled dataset, another reference model, template or mode gets its own entry and a stale value is
-never read. Files are safetensors, written atomically.
+so a relabelled dataset, another reference model (other weights, or the same weights under another
+``rms_norm_eps`` or ``rope_theta``), template, mode or precision gets its own entry and a stale value is never
+read. Files are safetensors, written atomically.
 """
 from __future__ import annotations
 
@@ -21,18 +23,27 @@ from pathlib import Path
 
 import torch
 
-from ..core import atomic_write_bytes
+from ..core import atomic_write_bytes, cache_root
 
 
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """``cache_dir``, else ``$PREFKIT_CACHE``, else ``~/.cache/prefkit``."""
-    root = cache_dir or os.environ.get("PREFKIT_CACHE") or Path.home() / ".cache" / "prefkit"
-    return Path(root)
+# config fields that name or date a model without changing what it computes
+_CONFIG_LABELS = ("_name_or_path", "_model_name_or_path", "name_or_path", "transformers_version", "_commit_hash")
+
+
+def config_fields(model) -> dict:
+    """The model's config as a dict, without the fields that only label it (its path, library version)."""
+    config = getattr(model, "config", None)
+    if config is None:
+        return {}
+    return {k: v for k, v in config.to_dict().items() if k not in _CONFIG_LABELS}
 
 
 def module_hash(model) -> str:
-    """A content hash of a model's weights (names, dtypes, shapes and values): ``"w-<16 hex>"``."""
+    """A content hash of a model: its config (every field but labels: rms_norm_eps, rope_theta, ...) and its
+    weights (names, dtypes, shapes and values): ``"w-<16 hex>"``. Two models with equal hashes compute the same
+    function, so their log-probs may share a cache entry."""
     h = hashlib.sha256()
+    h.update(json.dumps(config_fields(model), sort_keys=True, default=str).encode() + b"\n")
     for name, tensor in sorted(model.state_dict().items()):
         t = tensor.detach().to("cpu").contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
@@ -50,10 +61,11 @@ def tensors_hash(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(data_version: str, ref_hash: str, template: str | None, logps: str, ids_hash: str) -> tuple[str, dict]:
+def cache_key(data_version: str, ref_hash: str, template: str | None, logps: str, ids_hash: str,
+              precision: str = "fp32") -> tuple[str, dict]:
     """``(key, fields)``: the file name stem and the fields it was made from (kept in the file's metadata)."""
     fields = {"data_version": data_version, "reference": ref_hash, "template": str(template), "logps": logps,
-              "token_ids": ids_hash}
+              "token_ids": ids_hash, "precision": precision}
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
     return f"ref-{digest}", fields
 
@@ -86,13 +98,14 @@ def save_cached(path: Path, tensors: dict[str, torch.Tensor], fields: dict) -> P
 
 def cached_reference_logps(compute, *, data_version: str, ref_hash: str, template: str | None, logps: str,
                            ids: dict[str, torch.Tensor], cache_dir: str | os.PathLike | None = None,
-                           write: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
+                           write: bool = True, precision: str = "fp32") -> tuple[dict[str, torch.Tensor], dict]:
     """``(tensors, info)``: the cached reference log-probs, or ``compute()`` 's result, stored for next time.
 
-    compute() -> {"ref_chosen_logps": (N,), "ref_rejected_logps": (N,)}. ``info`` says where the entry lives,
+    compute() -> {"ref_chosen_logps": (N,), "ref_rejected_logps": (N,)}, computed in ``precision`` ("fp32", or
+    the autocast dtype the policy's forward pass runs under, e.g. "bf16"). ``info`` says where the entry lives,
     its key fields and whether it was a cache ``hit``. ``write=False`` reads but never writes (non-main ranks).
     """
-    key, fields = cache_key(data_version, ref_hash, template, logps, tensors_hash(ids))
+    key, fields = cache_key(data_version, ref_hash, template, logps, tensors_hash(ids), precision)
     path = cache_root(cache_dir) / "ref_logps" / f"{key}.safetensors"
     cached = load_cached(path, fields)
     if cached is not None:
@@ -103,4 +116,4 @@ def cached_reference_logps(compute, *, data_version: str, ref_hash: str, templat
     return tensors, {"path": str(path), "hit": False, **fields}
 
 
-__all__ = ["cache_root", "module_hash", "tensors_hash", "cache_key", "cached_reference_logps"]
+__all__ = ["cache_root", "config_fields", "module_hash", "tensors_hash", "cache_key", "cached_reference_logps"]

@@ -34,6 +34,7 @@ from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_pairs, resolve_data, select_pairs
+from .recipes import apply_recipe
 from .rewards import pooled_rewards
 from .validate import NAME, OPTIONAL_NAME, PATH, Int, Real
 
@@ -61,8 +62,9 @@ class RewardConfig(TrainConfig):
     """Pairs per forward pass when evaluating."""
     steps: int = 150
     """Optimizer steps (the laptop recipe: 150 steps of 32 pairs, about 1.6 epochs of 3000 pairs)."""
-    lr: float = 3e-4
-    """Peak learning rate (AdamW)."""
+    lr: float | None = None
+    """Peak learning rate (AdamW). None = the model's recipe: 3e-4 for the course's models, TRL's 1e-4 for
+    pretrained ones."""
     log_every: int = 10
     """Write a metrics row every this many steps."""
 
@@ -190,6 +192,7 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         model, tokenizer = load_reward_model(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
+    config, recipe = apply_recipe(config, model, "reward")
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id  # HF's own forward refuses batches without one
     data = resolve_data(config.data)
@@ -198,7 +201,8 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         if eval_dataset is None and config.eval_split:
             eval_dataset = load_preferences(data, config.eval_split)
     accelerator, run = start_run(
-        config, "reward", tokenizer=tokenizer, data_version=data_version(dataset), template=config.template,
+        config, "reward", tokenizer=tokenizer, recipe=recipe, data_version=data_version(dataset),
+        template=config.template,
         reference=model_name(model, config.model), policy_version=None,
         eval_data_version=data_version(eval_dataset) if eval_dataset is not None else None,
         margin_used=config.use_margin and "margin" in dataset.column_names)

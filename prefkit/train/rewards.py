@@ -47,7 +47,9 @@ def pooled_rewards(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
     """r(x, y): the score head applied to the hidden state of the last real token, in fp32.    # (B,)
 
     h = backbone(tokens)[b, last_b]  with last_b the last position where attention_mask is 1;  r = w^T h.
+    A LoRA model (peft) is read through its base model, which holds the adapters and the trainable head.
     """
+    model = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft: unwrap, not a copy
     backbone = getattr(model, model.base_model_prefix)
     out = backbone(input_ids=input_ids, attention_mask=attention_mask,
                    position_ids=position_ids_from_mask(attention_mask), use_cache=False)

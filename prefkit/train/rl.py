@@ -3,18 +3,29 @@
 Each step samples k responses per prompt from the CURRENT policy (no gradients), scores them, and takes one
 policy-gradient step on the KL-shaped, sequence-level reward
 
-    R(x, y) = r(x, y) - kl_coef * KL_hat(x, y),     KL_hat = k1: log pi(y|x) - log pi_ref(y|x)   (or k3)
+    R(x, y) = r(x, y) - kl_coef * k1(x, y),         k1 = log pi(y|x) - log pi_ref(y|x)   (TRL's RLOO: k1 only)
     A_i     = R_i - 1/(k-1) sum_{j != i} R_j                          RLOO, Ahmadian et al. 2024, eq. 4
     loss    = -mean_i A_i log pi_theta(y_i | x)                       REINFORCE, Williams 1992
 
-which maximizes E[r] - kl_coef KL(pi || pi_ref): LARGER kl_coef stays CLOSER to pi_ref. With k1 the gradient
-is unbiased for that objective; k3 (lower variance, never negative; TRL's option) puts E[k3] = KL in the
-reward but its score-function gradient misses the pathwise term, so it is a slightly different penalty.
+which maximizes E[r] - kl_coef KL(pi || pi_ref): LARGER kl_coef stays CLOSER to pi_ref. The score-function
+gradient E[grad log pi(y) k1(y)] is exactly grad KL(pi || pi_ref).
+
+k3 = rho - 1 - log rho (rho = pi_ref(y|x) / pi(y|x)) must NOT go into the reward the same way: its
+score-function gradient is grad KL(pi||pi_ref) - grad KL(pi_ref||pi), which vanishes to first order near
+pi_ref (no penalty where the run starts). With ``kl_estimator="k3"`` the penalty is instead a loss term
+differentiated through log pi, the samples held fixed (the form of GRPO's k3 term, Shao et al. 2024 eq. 4, here
+on whole sequences):
+
+    loss = -mean_i A_i log pi_theta(y_i | x) + kl_coef mean_i k3(y_i),   A from R = r (no KL in the reward)
+
+whose expected gradient E[(1 - rho) grad log pi] = grad KL(pi_ref || pi): a correct KL penalty, the reverse
+direction, equal to k1's to first order near pi_ref. TRL 1.16's RLOOTrainer has no k3 option.
 
 r is the world's gold reward r* or a learned reward model (a proxy). Gold reward is logged at every step
 either way, so a run against a proxy shows when proxy reward keeps rising while gold falls (Goodhart).
-Metric names follow TRL's RLOOTrainer where they exist: reward, reward_std, kl, entropy,
-completions/mean_length, completions/clipped_ratio.
+Metric names follow TRL's RLOOTrainer where they exist, with its definitions: reward, reward_std, kl (k1 per
+response token, summed over the batch's tokens and divided by their number), entropy, completions/mean_length,
+completions/clipped_ratio; kl/k1 and kl/k3 are the per-sequence estimates (nats per response).
 
     >>> policy, history = rl(RLConfig())                      # gold reward, laptop recipe
     >>> policy, history = rl(RLConfig(reward_model="runs/reward-.../checkpoint", kl_coef=0.01))
@@ -41,6 +52,7 @@ from ..models import (DecoderConfig, encode_responses, generate, load_policy, lo
 from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, make_accelerator, model_name, start_run, train_loop
+from .recipes import apply_recipe
 from .rewards import gold_reward_fn, last_token_index, reward_fn as make_reward_fn
 from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, check_template, require
 
@@ -60,7 +72,8 @@ class RLConfig(TrainConfig):
     kl_coef: float = 0.05
     """KL penalty strength (TRL's RLOO beta): LARGER kl_coef keeps the policy CLOSER to pi_ref."""
     kl_estimator: str = "k1"
-    """Per-sequence KL estimate in the reward: 'k1' (log-ratio; unbiased gradient) or 'k3' (never negative)."""
+    """KL penalty: 'k1' subtracts kl_coef * k1 from the reward (TRL's RLOO; gradient of KL(pi||pi_ref)); 'k3'
+    adds kl_coef * k3 to the loss, differentiated through log pi (GRPO's form; gradient of KL(pi_ref||pi))."""
     num_generations: int = 4
     """k: responses sampled per prompt (RLOO's leave-one-out baseline needs k >= 2)."""
     baseline: str = "rloo"
@@ -75,14 +88,16 @@ class RLConfig(TrainConfig):
     """Sampling temperature in training (1: samples from pi itself, which the KL estimate assumes)."""
     max_new_tokens: int = 64
     """Longest sampled response, in tokens; longer ones are cut (completions/clipped_ratio) and scored as cut."""
-    eval_samples_per_prompt: int = 2
-    """Responses per held-out prompt for eval.json (gold by slice, refusals, KL, win rate); 0 = skip."""
+    eval_samples_per_prompt: int | None = None
+    """Responses per held-out prompt for eval.json (gold by slice, refusals, KL, win rate); 0 = skip.
+    None = the model's recipe: 2 for the course's models, 0 for pretrained ones."""
     steps: int = 60
     """Optimizer steps (the laptop recipe: 60 steps of 32 samples)."""
     batch_size: int = 32
     """Responses per optimizer step: batch_size / num_generations prompts, k responses each."""
-    lr: float = 3e-4
-    """Peak learning rate (AdamW)."""
+    lr: float | None = None
+    """Peak learning rate (AdamW). None = the model's recipe: 3e-4 for the course's models, TRL's 1e-6 for
+    pretrained ones."""
     warmup_steps: int = 5
     """Linear warmup from 0 to lr."""
     decay: bool = False
@@ -93,7 +108,8 @@ class RLConfig(TrainConfig):
     RULES = {"model": PATH, "reference": OPTIONAL_PATH, "reward_model": OPTIONAL_PATH, "reward_template": NAME,
              "kl_coef": Real(0), "kl_estimator": OneOf(("k1", "k3")), "num_generations": Int(1),
              "baseline": OneOf(BASELINES), "prompts": OneOf(world.SPLITS), "template": NAME,
-             "temperature": Real(0, open_lo=True), "max_new_tokens": Int(1), "eval_samples_per_prompt": Int(0)}
+             "temperature": Real(0, open_lo=True), "max_new_tokens": Int(1),
+             "eval_samples_per_prompt": Int(0, optional=True)}
 
     def __post_init__(self):
         super().__post_init__()
@@ -134,6 +150,21 @@ def policy_gradient_loss(logps: torch.Tensor, advantages_: torch.Tensor) -> torc
     return -(advantages_.detach() * logps).mean()
 
 
+def kl_penalty(logps: torch.Tensor, ref_logps: torch.Tensor, kind: str = "k1") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(in_reward, in_loss)``, each (B,): the sequence KL penalty per sample, before kl_coef.
+
+    k1: in_reward = log pi(y|x) - log pi_ref(y|x), detached (subtracted from the reward: score-function gradient
+        E[grad log pi k1] = grad KL(pi || pi_ref)); in_loss = 0.
+    k3: in_reward = 0; in_loss = rho - 1 - log rho, rho = pi_ref / pi, with gradient through log pi
+        (E[grad k3] = E[(1 - rho) grad log pi] = grad KL(pi_ref || pi)).
+    """
+    if kind == "k1":
+        return kl_estimate(logps.detach(), ref_logps, "k1"), torch.zeros_like(logps)
+    if kind == "k3":
+        return torch.zeros_like(logps), kl_estimate(logps, ref_logps.detach(), "k3")
+    raise ValueError(f"kl penalty kind must be 'k1' or 'k3', got {kind!r}")
+
+
 # ------------------------------------------------------------------------------------------- one step
 def rollout(model, tokenizer, prompts: list[str], cfg: RLConfig, seed: int) -> tuple[list[str], dict]:
     """k responses per prompt from the current policy (no gradients), encoded for scoring.
@@ -167,14 +198,17 @@ def rl_step(model, ref, tokenizer, batch: dict, prompts: list[str], reward, gold
         ref_logps = sequence_logps(ref, enc["input_ids"], enc["attention_mask"], enc["response_mask"])  # (B,)
     scores = torch.as_tensor(reward(repeated, responses), dtype=torch.float32, device=device)      # (B,)
     gold_scores = torch.as_tensor(gold(repeated, responses), dtype=torch.float32, device=device)   # (B,)
-    kl = kl_estimate(logps.detach(), ref_logps, kind=cfg.kl_estimator)                            # (B,)
-    shaped = scores - cfg.kl_coef * kl                                                            # (B,)
+    in_reward, in_loss = kl_penalty(logps, ref_logps, cfg.kl_estimator)                          # (B,), (B,)
+    shaped = scores - cfg.kl_coef * in_reward                                                     # (B,)
     adv = advantages(shaped, cfg.num_generations, cfg.baseline, cfg.normalize_advantages)         # (B,)
-    loss = policy_gradient_loss(logps, adv)
+    loss = policy_gradient_loss(logps, adv) + cfg.kl_coef * in_loss.mean()
     n_tok = enc["response_mask"][:, 1:].sum(1).float()                                             # (B,)
+    k1 = kl_estimate(logps.detach(), ref_logps, "k1")                                             # (B,)
+    kl = kl_estimate(logps.detach(), ref_logps, cfg.kl_estimator)                                 # (B,)
     metrics = {"reward": scores.mean(), "reward_std": scores.std(), "gold": gold_scores.mean(),
-               "kl": kl.mean(), "kl/k1": kl_estimate(logps.detach(), ref_logps, "k1").mean(),
-               "kl/k3": kl_estimate(logps.detach(), ref_logps, "k3").mean(), "rlhf_reward": shaped.mean(),
+               "kl": k1.sum() / n_tok.sum().clamp_min(1),  # TRL's: k1 per response token, over the batch
+               "kl/k1": k1.mean(), "kl/k3": kl_estimate(logps.detach(), ref_logps, "k3").mean(),
+               "rlhf_reward": (scores - cfg.kl_coef * kl).mean(),
                "entropy": -logps.detach().sum() / n_tok.sum(),
                "completions/mean_length": n_tok.mean(), "completions/clipped_ratio": enc["truncated"].float().mean(),
                "refusal_rate": torch.tensor(np.mean([world.classify(p, y) == "refuse"
@@ -194,9 +228,9 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     """Optimize the policy against ``reward_fn`` (default: config.reward_model, else gold) with a KL penalty.
 
     Returns ``(policy, history)``. The run directory holds run.json (config, seed, prompt-set version,
-    template, reference model, reward, decoder), metrics.jsonl (one row per log_every steps: reward, gold, kl,
-    kl/k1, kl/k3, rlhf_reward, entropy (nats per token, Monte Carlo), completions/mean_length,
-    completions/clipped_ratio, refusal_rate, reward_std, loss, grad_norm, learning_rate), checkpoint/ and
+    template, reference model, reward, decoder), metrics.jsonl (one row per log_every steps: reward, gold, kl
+    (TRL's: k1 per response token), kl/k1 and kl/k3 (per sequence, nats), rlhf_reward, entropy (nats per token,
+    Monte Carlo), completions/mean_length, completions/clipped_ratio, refusal_rate, reward_std, loss, grad_norm, learning_rate), checkpoint/ and
     eval.json (``evaluate_run`` on held-out prompts against pi_ref, plus the proxy reward of its samples).
     """
     from ..evaluate import evaluate_run
@@ -206,6 +240,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
         policy, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the policy")
+    config, recipe = apply_recipe(config, policy, "rl")
     if ref is None:
         ref = (load_policy(config.reference, dtype=config.torch_dtype(), with_tokenizer=False) if config.reference
                else copy.deepcopy(policy))
@@ -224,7 +259,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     texts = [p.text for p in (world.train_prompts() if config.prompts == "train" else world.heldout_prompts())]
     if config.prompts == "heldout":
         warnings.warn("RL on the held-out prompts: eval.json then measures training prompts, not generalization")
-    _, run = start_run(config, "rl", accelerator, tokenizer=tokenizer,
+    _, run = start_run(config, "rl", accelerator, tokenizer=tokenizer, recipe=recipe,
                        data_version=data_version([{"prompt": t} for t in texts]),
                        template=config.template, reference=config.reference or config.model, policy_version=None,
                        decoder=config.decoder.as_dict(), reward=reward_name,
@@ -265,4 +300,4 @@ def _name(reward_fn, config: RLConfig) -> str:
     return str(run.path) if run is not None else (config.reward_model or getattr(reward_fn, "__name__", "custom"))
 
 
-__all__ = ["RLConfig", "BASELINES", "rl", "rl_step", "rollout", "advantages", "policy_gradient_loss"]
+__all__ = ["RLConfig", "BASELINES", "rl", "rl_step", "rollout", "advantages", "policy_gradient_loss", "kl_penalty"]

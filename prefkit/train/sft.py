@@ -13,6 +13,7 @@ from ..data import data_version, load_demonstrations
 from ..models import encode_responses, load_policy, prepare_for_training, sequence_logps
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
+from .recipes import apply_recipe
 from .validate import NAME, PATH, Int
 
 
@@ -26,10 +27,12 @@ class SFTConfig(TrainConfig):
     """Chat template the prompts are rendered with (a name from the tokenizer's templates)."""
     max_length: int = 128
     """Truncate prompt+response to this many tokens."""
-    eval_samples_per_prompt: int = 2
-    """Held-out evaluation at the end (eval.json): samples per held-out prompt; 0 skips it."""
+    eval_samples_per_prompt: int | None = None
+    """Held-out evaluation at the end (eval.json): samples per held-out prompt; 0 skips it. None = the model's
+    recipe: 2 for the course's models, 0 for pretrained ones."""
 
-    RULES = {"data": PATH, "model": PATH, "template": NAME, "max_length": Int(2), "eval_samples_per_prompt": Int(0)}
+    RULES = {"data": PATH, "model": PATH, "template": NAME, "max_length": Int(2),
+             "eval_samples_per_prompt": Int(0, optional=True)}
 
 
 def sft_step(model, batch):
@@ -48,7 +51,8 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
-    accelerator, run = start_run(config, "sft", tokenizer=tokenizer, data_version=data_version(dataset),
+    config, recipe = apply_recipe(config, model, "sft")
+    accelerator, run = start_run(config, "sft", tokenizer=tokenizer, recipe=recipe, data_version=data_version(dataset),
                                  template=config.template, reference=None, policy_version=None,
                                  base_model=model_name(model, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory

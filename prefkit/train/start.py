@@ -18,6 +18,7 @@ import torch
 
 from ..core import RunDir, _jsonable, autocast_dtype, get_device
 from ..core_rundir import RunDirError, acquire, release, started
+from ..models.chat_template import template_record
 from .checkpoint import last_checkpoint, recover_checkpoints
 from .validate import ConfigError, check_template, flag, validate
 
@@ -104,11 +105,14 @@ def start_run(cfg, name: str, accelerator=None, *, tokenizer=None, **record):
     Checks first (``validate``, the chat template against ``tokenizer``, the device, the run directory: see the
     module docstring), then creates or claims the directory. A resumed run keeps its record and is marked
     ``resumed``; otherwise run.json gets the config, seed, device, world size and ``record`` (data version,
-    template, reference, ...). Only the main process writes and holds the lock.
+    template, reference, ...); with the ``tokenizer`` also ``chat_template``: the template's name, Jinja text and
+    SHA-256. Only the main process writes and holds the lock.
     """
     validate(cfg)
     if tokenizer is not None and hasattr(cfg, "template"):
         check_template(tokenizer, cfg.template)
+    if tokenizer is not None and "template" in record:
+        record["chat_template"] = template_record(tokenizer, record["template"])
     accelerator = accelerator or make_accelerator(cfg)
     run, created = create_run_dir(cfg, name, accelerator)
     if accelerator.is_main_process:
