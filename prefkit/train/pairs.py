@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ..core import DATA_DIR
-from ..models import encode_responses
+from ..models import EncodingStats, collate_rows, shared_prompt, tokenize_rows, truncate_rows
 
 
 def resolve_data(path: str) -> str:
@@ -18,11 +18,18 @@ def resolve_data(path: str) -> str:
     return str(shipped) if shipped.exists() else path
 
 
-def encode_pairs(tokenizer, prompts, chosen, rejected, template="default", max_length=None, padding_side="right"):
-    """Token ids and masks of every pair, y_w and y_l padded to one width.   each (N, T); keys chosen_*, rejected_*"""
-    n = len(prompts)
-    enc = encode_responses(tokenizer, list(prompts) * 2, list(chosen) + list(rejected), template=template,
-                           padding_side=padding_side, max_length=max_length)                  # (2N, T)
+def encode_pairs(tokenizer, prompts, chosen, rejected, template="default", max_length=None, padding_side="right",
+                 stats: EncodingStats | None = None):
+    """Token ids and masks of every pair, y_w and y_l padded to one width.   each (N, T); keys chosen_*, rejected_*
+
+    Both responses of a pair share one prompt length: where the prompt's tokens end in both sequences (TRL's
+    DPOTrainer takes the shorter common prefix). ``stats`` accumulates truncation counts over both responses.
+    """
+    w, l = shared_prompt(tokenize_rows(tokenizer, prompts, chosen, template, stats),
+                         tokenize_rows(tokenizer, prompts, rejected, template, stats))
+    rows = truncate_rows(tokenizer, w + l, max_length, stats)
+    enc = collate_rows(rows, tokenizer.pad_token_id, padding_side)                                # (2N, T)
+    n = len(w)
     out = {}
     for name, t in enc.items():
         out[f"chosen_{name}"], out[f"rejected_{name}"] = t[:n], t[n:]
