@@ -129,12 +129,14 @@ def _eval(args: argparse.Namespace) -> int:
     from .core import RunDir
     from .evaluate import evaluate_run, format_summary
     from .models import DecoderConfig, load_policy
+    from .train.pairs import prompt_set
 
     policy, tok = load_policy(args.model)
     ref = load_policy(args.ref, with_tokenizer=False) if args.ref else None
     decoder = DecoderConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
-    result = evaluate_run(policy, tok, ref=ref, samples_per_prompt=args.samples_per_prompt, seed=args.seed,
-                          template=args.template, decoder=decoder)
+    prompts = prompt_set(args.prompts) if args.prompts else None
+    result = evaluate_run(policy, tok, ref=ref, prompts=prompts, samples_per_prompt=args.samples_per_prompt,
+                          seed=args.seed, template=args.template, decoder=decoder)
     run = RunDir.create(args.output_dir, "eval")
     run.write_record(config=vars(args) | {"func": None}, seed=args.seed, data_version=None, template=args.template,
                      reference=args.ref, policy_version=str(args.model), decoder=decoder.as_dict())
@@ -209,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="audit a policy on held-out prompts, by slice; writes a run directory")
     p.add_argument("--model", required=True, help="policy: run checkpoint folder, shipped name or hub name")
     p.add_argument("--ref", default="assistant-sft", help="reference policy for KL and win rate ('' for none)")
+    p.add_argument("--prompts", default=None, help="'heldout' (the default), 'train', or a data file of world prompts "
+                                                   "(strings or TRL's conversational format)")
     p.add_argument("--samples-per-prompt", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--template", default="default", help="chat template name")

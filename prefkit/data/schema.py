@@ -92,6 +92,23 @@ def _extract_prompt(row: dict, fmt: str, where: _Where) -> dict:
     return {**row, "prompt": chosen[:n], "chosen": chosen[n:], "rejected": rejected[n:]}
 
 
+def prompt_text(prompt) -> str:
+    """The request a prompt makes: a string as it is; a conversation's last user turn (system turns aside)."""
+    if isinstance(prompt, str):
+        return prompt
+    users = [m["content"] for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        raise ValueError(f"the conversation {prompt!r} has no user turn")
+    return users[-1]
+
+
+def response_text(response) -> str:
+    """The text of a response: a string as it is; a conversation's assistant turns, joined by one space."""
+    if isinstance(response, str):
+        return response
+    return " ".join(m["content"] for m in response if isinstance(m, dict) and m.get("role") == "assistant")
+
+
 def row_format(row: dict) -> str:
     """``"conversational"`` when ``chosen`` is a list of messages, else ``"standard"``."""
     return "conversational" if isinstance(row.get("chosen"), list) else "standard"

@@ -1,13 +1,14 @@
-"""Models: the word-level tokenizer, the tiny causal LM, loading by name or path, log-probs and sampling."""
+"""Models: the word-level tokenizer, the tiny causal LM, loading by name or path, encoding, log-probs and sampling."""
 from .adapters import apply_lora, prepare_for_training, trainable_parameters
-from .generate import DecoderConfig, Sample, generate, sample_ids
+from .encoding import (EncodingStats, Row, as_messages, collate_rows, encode_responses, encode_rows, prompt_token_ids,
+                       render_prompt, shared_prompt, tokenize_rows, truncate_rows)
+from .generate import DecoderConfig, Sample, decode_samples, generate, sample_ids
 from .load import (build_tiny_lm, load_policy, load_reward_model, load_tokenizer, resolve, tiny_llama_config)
-from .encoding import (EncodingStats, as_messages, collate_rows, encode_responses, prompt_token_ids, render_prompt,
-                       shared_prompt, tokenize_rows, truncate_rows)
 from .logps import score_responses, sequence_logps, token_logps
 from .tokenizer import build_tokenizer
 
-__all__ = ["apply_lora", "prepare_for_training", "trainable_parameters", "DecoderConfig", "Sample", "generate", "sample_ids", "build_tiny_lm", "load_policy", "load_reward_model", "load_tokenizer",
-           "resolve", "tiny_llama_config", "EncodingStats", "as_messages", "collate_rows", "encode_responses",
-           "prompt_token_ids", "render_prompt", "shared_prompt", "tokenize_rows", "truncate_rows", "score_responses",
-           "sequence_logps", "token_logps", "build_tokenizer"]
+__all__ = ["apply_lora", "prepare_for_training", "trainable_parameters", "DecoderConfig", "Sample", "decode_samples",
+           "generate", "sample_ids", "build_tiny_lm", "load_policy", "load_reward_model", "load_tokenizer",
+           "resolve", "tiny_llama_config", "EncodingStats", "Row", "as_messages", "collate_rows", "encode_responses",
+           "encode_rows", "prompt_token_ids", "render_prompt", "shared_prompt", "tokenize_rows", "truncate_rows",
+           "score_responses", "sequence_logps", "token_logps", "build_tokenizer"]

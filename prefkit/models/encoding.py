@@ -211,6 +211,12 @@ def collate_rows(rows: list[Row], pad_token_id: int | None, padding_side: str = 
     return {"input_ids": input_ids, "attention_mask": attention, "response_mask": response}
 
 
+def encode_rows(tokenizer, prompts: Sequence[Prompt], responses: Sequence[Response], template: str | None = "default",
+                max_length: int | None = None, stats: EncodingStats | None = None) -> list[Row]:
+    """``tokenize_rows`` then ``truncate_rows``: every sequence of a dataset, ready to be batched by ``collate_rows``."""
+    return truncate_rows(tokenizer, tokenize_rows(tokenizer, prompts, responses, template, stats), max_length, stats)
+
+
 def encode_responses(tokenizer, prompts: Sequence[Prompt], responses: Sequence[Response],
                      template: str | None = "default", padding_side: str = "right", max_length: int | None = None,
                      stats: EncodingStats | None = None) -> dict[str, torch.Tensor]:
@@ -219,9 +225,9 @@ def encode_responses(tokenizer, prompts: Sequence[Prompt], responses: Sequence[R
     The response mask covers exactly the response's tokens (end-of-turn included); ``stats``, when given,
     accumulates what truncation and the prompt boundary did.
     """
-    rows = truncate_rows(tokenizer, tokenize_rows(tokenizer, prompts, responses, template, stats), max_length, stats)
+    rows = encode_rows(tokenizer, prompts, responses, template, max_length, stats)
     return collate_rows(rows, tokenizer.pad_token_id, padding_side)
 
 
 __all__ = ["Row", "EncodingStats", "render_prompt", "prompt_token_ids", "tokenize_rows", "shared_prompt",
-           "truncate_rows", "collate_rows", "encode_responses", "as_messages", "uses_template"]
+           "truncate_rows", "collate_rows", "encode_rows", "encode_responses", "as_messages", "uses_template"]

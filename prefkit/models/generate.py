@@ -83,5 +83,9 @@ def generate(model, tokenizer, prompts: Sequence, template: str | None = "defaul
 
     ``overrides`` may set any DecoderConfig field directly, e.g. ``generate(..., temperature=0.7)``.
     """
-    samples = sample_ids(model, tokenizer, prompts, template, seed, decoder, batch_size, **overrides)
+    return decode_samples(tokenizer, sample_ids(model, tokenizer, prompts, template, seed, decoder, batch_size, **overrides))
+
+
+def decode_samples(tokenizer, samples: Sequence[Sample]) -> list[str]:
+    """The text of each sampled response, without special tokens or surrounding whitespace."""
     return [t.strip() for t in tokenizer.batch_decode([s.response_ids for s in samples], skip_special_tokens=True)]

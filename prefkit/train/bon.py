@@ -23,6 +23,7 @@ from ..evaluate import summarize
 from ..models import DecoderConfig, generate
 from ..worlds import assistant as world
 from .bon_estimators import bon_log_ratio, curve_for_prompt, kl_bound, mean_ci
+from .pairs import prompt_set
 from .rewards import RewardFn
 
 
@@ -34,7 +35,8 @@ class BestOfNConfig:
     """Independent selections per prompt, each from its own n candidates. The KL estimate uses the other
     selections' candidates as fresh reference samples, so it needs at least 2 (more: a better estimate)."""
     prompts: str = "heldout"
-    """Prompt set when none are passed: the world's 'heldout' (160) or 'train' prompts."""
+    """Prompt set when none are passed: the world's 'heldout' (160) or 'train' prompts, or a data file of world
+    prompts (strings or TRL's conversational format)."""
     template: str = "default"
     """Chat template for sampling; the reward function renders its own (see reward_fn's template)."""
     temperature: float = 1.0
@@ -65,12 +67,8 @@ class BestOfNConfig:
 
 
 # --------------------------------------------------------------------------------------------- sampling
-def _prompt_texts(prompts: Sequence[str] | None, which: str) -> list[str]:
-    if prompts is not None:
-        return list(prompts)
-    if which not in world.SPLITS:
-        raise ValueError(f"prompts must be one of {world.SPLITS}, got {which!r}")
-    return [p.text for p in (world.heldout_prompts() if which == "heldout" else world.train_prompts())]
+def _prompt_texts(prompts: Sequence | None, which: str) -> list:
+    return list(prompts) if prompts is not None else prompt_set(which)
 
 
 def sample_candidates(policy, tokenizer, prompts: Sequence[str], k: int, reward_fn: RewardFn, seed: int = 0,
@@ -84,13 +82,13 @@ def sample_candidates(policy, tokenizer, prompts: Sequence[str], k: int, reward_
     responses = generate(policy, tokenizer, repeated, template=template, seed=seed, decoder=decoder,
                          batch_size=batch_size)
     proxy = np.asarray(reward_fn(repeated, responses), dtype=np.float64)
-    infos = {p: world.prompt_info(p) for p in prompts}
+    infos = [world.prompt_info(p) for p in prompts for _ in range(k)]
     shape = (len(prompts), k)
     return {"response": np.array(responses, dtype=object).reshape(shape),
             "proxy": proxy.reshape(shape),
             "gold": world.gold_rewards(repeated, responses).reshape(shape),
             "length": np.array([len(y.split()) for y in responses], dtype=np.float64).reshape(shape),
-            "kind": np.array([world.classify(infos[p], y) for p, y in zip(repeated, responses)],
+            "kind": np.array([world.classify(info, y) for info, y in zip(infos, responses)],
                              dtype=object).reshape(shape)}
 
 

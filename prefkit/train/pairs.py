@@ -1,4 +1,5 @@
-"""Preference pairs (x, y_w, y_l) as tensors: the one encoding the reward-model and DPO trainers share."""
+"""Preference pairs (x, y_w, y_l) as tensors (the encoding the reward-model and DPO trainers share), and data
+and prompt sets by name."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,8 @@ import numpy as np
 import torch
 
 from ..core import DATA_DIR
+from ..data import load_prompts
+from ..data.read import SUFFIXES
 from ..models import EncodingStats, collate_rows, shared_prompt, tokenize_rows, truncate_rows
 
 
@@ -16,6 +19,18 @@ def resolve_data(path: str) -> str:
         return path
     shipped = DATA_DIR / path[len("data/"):]
     return str(shipped) if shipped.exists() else path
+
+
+def prompt_set(which: str) -> list:
+    """Prompts by name: the world's ``"train"`` or ``"heldout"`` prompts, or every ``prompt`` of a data file
+    (``data.load_prompts``: strings or TRL's conversational format, e.g. a world prompt after a system turn)."""
+    from ..worlds import assistant as world
+
+    if which in world.SPLITS:
+        return [p.text for p in (world.train_prompts() if which == "train" else world.heldout_prompts())]
+    if not str(which).endswith(SUFFIXES):
+        raise ValueError(f"prompts must be one of {world.SPLITS} or a data file ({', '.join(SUFFIXES)}), got {which!r}")
+    return load_prompts(resolve_data(which))
 
 
 def encode_pairs(tokenizer, prompts, chosen, rejected, template="default", max_length=None, padding_side="right",
@@ -45,4 +60,4 @@ def select_pairs(tensors: dict, idx) -> dict:
     return {k: (v[:, lo:hi] if v.dim() == 2 else v) for k, v in batch.items()}
 
 
-__all__ = ["resolve_data", "encode_pairs", "select_pairs"]
+__all__ = ["resolve_data", "prompt_set", "encode_pairs", "select_pairs"]
