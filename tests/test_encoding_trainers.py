@@ -152,3 +152,25 @@ def test_every_trainer_and_eval_run_on_conversational_data_through_the_cli(chat_
     assert {s["slice"] for s in result["samples"]} <= set(world.SLICES) and "kl/k1" in result
     policy, _ = load_policy(f"{dpo['path']}/checkpoint")
     assert policy.config.vocab_size == len(tok)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["gpt2", "chatml"])
+def test_sft_learns_to_end_its_answer_without_an_extra_space_token(family, tmp_path):
+    """Trained on prompt + response + " " + eos, a BPE model learned to end every answer with a space token
+    ("... . Ġ<|im_end|>"); now it ends exactly as its demonstrations do."""
+    from datasets import Dataset
+
+    from prefkit.train.sft import SFTConfig, sft
+
+    tok = build_family(family)
+    demos = [{"prompt": "What color is the sky?", "completion": " It is blue."},
+             {"prompt": "How do I bake bread?", "completion": " Mix flour and water, then bake it."}]
+    cfg = SFTConfig(steps=40, batch_size=8, lr=1e-2, warmup_steps=2, progress=False, eval_samples_per_prompt=0,
+                    output_dir=str(tmp_path), log_every=10)
+    model, history = sft(cfg, model=_tiny(tok), tokenizer=tok, dataset=Dataset.from_list(demos * 4))
+    assert history[-1]["loss"] < 1.0
+    for demo, s in zip(demos, sample_ids(model, tok, [d["prompt"] for d in demos], temperature=0, max_new_tokens=24)):
+        tokens = tok.convert_ids_to_tokens(s.response_ids)
+        assert s.finished and tokens[-2] == "." and tokens[-1] == tok.eos_token, tokens
+        assert tok.decode(s.response_ids, skip_special_tokens=True).strip() == demo["completion"].strip()
