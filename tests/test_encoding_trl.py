@@ -102,7 +102,10 @@ class TRL:
 
 @pytest.fixture(scope="module", params=("gpt2", *CHAT_FAMILIES))
 def trl(request, tmp_path_factory):
-    return TRL(request.param, tmp_path_factory.mktemp(request.param))
+    from accelerate.state import AcceleratorState
+
+    yield TRL(request.param, tmp_path_factory.mktemp(request.param))
+    AcceleratorState._reset_state(reset_partial_state=True)  # TRL's trainers set it up; prefkit's own come next
 
 
 def unpadded(batch, prefix=""):
