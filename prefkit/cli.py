@@ -148,7 +148,7 @@ def _eval(args: argparse.Namespace) -> int:
     from .models import DecoderConfig, load_policy
     from .models.chat_template import template_record
     from .models.load import default_reference
-
+    from .train.pairs import prompt_set
     from .train.validate import check_template
 
     policy, tok = load_policy(args.model)
@@ -161,8 +161,9 @@ def _eval(args: argparse.Namespace) -> int:
                          f"{policy.config.vocab_size}; a reference must share the policy's tokenizer (pass the model "
                          f"training started from, or --ref '' for none)")
     decoder = DecoderConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
-    result = evaluate_run(policy, tok, ref=ref, samples_per_prompt=args.samples_per_prompt, seed=args.seed,
-                          template=args.template, decoder=decoder)
+    prompts = prompt_set(args.prompts) if args.prompts else None
+    result = evaluate_run(policy, tok, ref=ref, prompts=prompts, samples_per_prompt=args.samples_per_prompt,
+                          seed=args.seed, template=args.template, decoder=decoder)
     run = RunDir.create(args.output_dir, "eval")
     run.write_record(config=vars(args) | {"func": None}, seed=args.seed, data_version=None, template=args.template,
                      reference=args.ref, policy_version=str(args.model), decoder=decoder.as_dict(),
@@ -292,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ref", default="auto", help="reference policy for KL and win rate ('' for none; 'auto': the "
                                                  "model a run checkpoint started from, else the shipped policy for "
                                                  "models with its tokenizer, else none)")
+    p.add_argument("--prompts", default=None, help="'heldout' (the default), 'train', or a data file of world prompts "
+                                                   "(strings or TRL's conversational format)")
     p.add_argument("--samples-per-prompt", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--template", default="default", help="chat template name")

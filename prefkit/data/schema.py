@@ -59,23 +59,20 @@ def _check_messages(value: list, column: str, where: _Where) -> None:
                               "remove the message or give it text")
 
 
-def _common_prefix_strings(a: str, b: str) -> int:
+def common_prefix_length(a, b) -> int:
+    """How many leading items two sequences share (characters, messages, or token ids)."""
     n = 0
-    for ca, cb in zip(a, b):
-        if ca != cb:
+    for x, y in zip(a, b):
+        if x != y:
             break
         n += 1
-    if 0 < n < min(len(a), len(b)) and a[n - 1] == " ":
-        n -= 1  # the separating space belongs to the responses, as in TRL
     return n
 
 
-def _common_prefix_messages(a: list, b: list) -> int:
-    n = 0
-    for ma, mb in zip(a, b):
-        if ma != mb:
-            break
-        n += 1
+def _common_prefix_strings(a: str, b: str) -> int:
+    n = common_prefix_length(a, b)
+    if 0 < n < min(len(a), len(b)) and a[n - 1] == " ":
+        n -= 1  # the separating space belongs to the responses, as in TRL
     return n
 
 
@@ -87,12 +84,29 @@ def _extract_prompt(row: dict, fmt: str, where: _Where) -> dict:
             raise where.error("no 'prompt' column, and 'chosen' and 'rejected' share no prefix to take as the "
                               "implicit prompt", "add a 'prompt' column, or start both texts with the prompt")
     else:
-        n = _common_prefix_messages(chosen, rejected)
+        n = common_prefix_length(chosen, rejected)
         if n == 0:
             raise where.error("no 'prompt' column, and 'chosen' and 'rejected' share no leading messages to "
                               "take as the implicit prompt",
                               "add a 'prompt' list of messages, or start both conversations with the same turns")
     return {**row, "prompt": chosen[:n], "chosen": chosen[n:], "rejected": rejected[n:]}
+
+
+def prompt_text(prompt) -> str:
+    """The request a prompt makes: a string as it is; a conversation's last user turn (system turns aside)."""
+    if isinstance(prompt, str):
+        return prompt
+    users = [m["content"] for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        raise ValueError(f"the conversation {prompt!r} has no user turn")
+    return users[-1]
+
+
+def response_text(response) -> str:
+    """The text of a response: a string as it is; a conversation's assistant turns, joined by one space."""
+    if isinstance(response, str):
+        return response
+    return " ".join(m["content"] for m in response if isinstance(m, dict) and m.get("role") == "assistant")
 
 
 def row_format(row: dict) -> str:

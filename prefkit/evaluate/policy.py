@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 def sample_responses(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str] | None = None,
                      samples_per_prompt: int = 4, seed: int = 0, template: str = "default",
                      decoder: DecoderConfig | None = None) -> list[dict]:
-    """Sample responses on (by default held-out) prompts; one dict per sample with kind and gold reward."""
+    """Sample responses on (by default held-out) prompts; one dict per sample with kind and gold reward.
+
+    A prompt may be a conversation (TRL's conversational format) whose last user turn is a world prompt.
+    """
     texts = [p.text for p in world.heldout_prompts()] if prompts is None else list(prompts)
     repeated = [t for t in texts for _ in range(samples_per_prompt)]
     responses = generate(model, tokenizer, repeated, template=template, seed=seed, decoder=decoder)

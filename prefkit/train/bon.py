@@ -19,13 +19,15 @@ from typing import Sequence
 import numpy as np
 
 from ..core import RunDir
+from ..data.read import SUFFIXES
 from ..evaluate import summarize
 from ..models import DecoderConfig, generate
 from ..models.chat_template import template_record
 from ..worlds import assistant as world
 from .bon_estimators import bon_log_ratio, curve_for_prompt, kl_bound, mean_ci
+from .pairs import prompt_set
 from .rewards import RewardFn
-from .validate import NAME, OPTIONAL_NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, validate
+from .validate import NAME, OPTIONAL_NAME, OPTIONAL_PATH, PATH, Int, PromptSet, Real, validate
 
 
 @dataclass
@@ -36,7 +38,8 @@ class BestOfNConfig:
     """Independent selections per prompt, each from its own n candidates. The KL estimate uses the other
     selections' candidates as fresh reference samples, so it needs at least 2 (more: a better estimate)."""
     prompts: str = "heldout"
-    """Prompt set when none are passed: the world's 'heldout' (160) or 'train' prompts."""
+    """Prompt set when none are passed: the world's 'heldout' (160) or 'train' prompts, or a data file of world
+    prompts (strings or TRL's conversational format)."""
     template: str = "default"
     """Chat template for sampling; the reward function renders its own (see reward_fn's template)."""
     temperature: float = 1.0
@@ -56,7 +59,8 @@ class BestOfNConfig:
     reward_name: str | None = None
     """What the reward function is, for run.json (e.g. 'gold' or a reward model's run directory)."""
 
-    RULES = {"n": Int(1), "samples_per_prompt": Int(1), "prompts": OneOf(world.SPLITS), "template": NAME,
+    RULES = {"n": Int(1), "samples_per_prompt": Int(1), "prompts": PromptSet(world.SPLITS, SUFFIXES),
+             "template": NAME,
              "temperature": Real(0, open_lo=True), "top_p": Real(0, 1, open_lo=True), "max_new_tokens": Int(1),
              "seed": Int(0, 2**32 - 1), "batch_size": Int(1), "output_dir": PATH, "run_dir": OPTIONAL_PATH,
              "reward_name": OPTIONAL_NAME}
@@ -70,12 +74,8 @@ class BestOfNConfig:
 
 
 # --------------------------------------------------------------------------------------------- sampling
-def _prompt_texts(prompts: Sequence[str] | None, which: str) -> list[str]:
-    if prompts is not None:
-        return list(prompts)
-    if which not in world.SPLITS:
-        raise ValueError(f"prompts must be one of {world.SPLITS}, got {which!r}")
-    return [p.text for p in (world.heldout_prompts() if which == "heldout" else world.train_prompts())]
+def _prompt_texts(prompts: Sequence | None, which: str) -> list:
+    return list(prompts) if prompts is not None else prompt_set(which)
 
 
 def sample_candidates(policy, tokenizer, prompts: Sequence[str], k: int, reward_fn: RewardFn, seed: int = 0,
@@ -89,13 +89,13 @@ def sample_candidates(policy, tokenizer, prompts: Sequence[str], k: int, reward_
     responses = generate(policy, tokenizer, repeated, template=template, seed=seed, decoder=decoder,
                          batch_size=batch_size)
     proxy = np.asarray(reward_fn(repeated, responses), dtype=np.float64)
-    infos = {p: world.prompt_info(p) for p in prompts}
+    infos = [world.prompt_info(p) for p in prompts for _ in range(k)]
     shape = (len(prompts), k)
     return {"response": np.array(responses, dtype=object).reshape(shape),
             "proxy": proxy.reshape(shape),
             "gold": world.gold_rewards(repeated, responses).reshape(shape),
             "length": np.array([len(y.split()) for y in responses], dtype=np.float64).reshape(shape),
-            "kind": np.array([world.classify(infos[p], y) for p, y in zip(repeated, responses)],
+            "kind": np.array([world.classify(info, y) for info, y in zip(infos, responses)],
                              dtype=object).reshape(shape)}
 
 

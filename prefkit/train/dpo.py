@@ -21,7 +21,7 @@ import torch
 from ..core import seed_everything
 from ..data import data_version, load_preferences
 from ..losses import PREFERENCE_KINDS, implicit_reward, log_odds, orpo_loss, preference_loss, simpo_loss
-from ..models import DecoderConfig, load_policy, prepare_for_training, token_logps
+from ..models import DecoderConfig, EncodingStats, load_policy, prepare_for_training, token_logps
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_pairs, resolve_data, select_pairs
@@ -204,8 +204,11 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
         base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
 
+    stats = EncodingStats()
     tensors = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], config.template,
-                           config.max_length)
+                           config.max_length, stats=stats)
+    if main:
+        run.update_record(encoding=stats.as_dict())
     if config.kind not in REFERENCE_FREE and config.precompute_ref:
         ids = {k: v for k, v in tensors.items() if k.endswith(("input_ids", "response_mask"))}
         ref.to(accelerator.device)

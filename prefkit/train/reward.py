@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from ..core import seed_everything
-from ..data import data_version, load_preferences
+from ..data import data_version, load_preferences, prompt_text, response_text
 from ..losses import bradley_terry_loss
-from ..models import load_reward_model, prepare_for_training
+from ..models import EncodingStats, load_reward_model, prepare_for_training
 from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
@@ -73,13 +73,15 @@ class RewardConfig(TrainConfig):
 
 
 # ------------------------------------------------------------------------------------------------- data
-def encode_reward_pairs(tokenizer, dataset, template: str | None, max_length: int | None, use_margin: bool) -> dict:
+def encode_reward_pairs(tokenizer, dataset, template: str | None, max_length: int | None, use_margin: bool,
+                        stats: EncodingStats | None = None) -> dict:
     """``encode_pairs`` of the dataset plus the margins.   (N, T) each; margin (N,)
 
     The margin is the data's "margin" column when ``use_margin`` and the column exists (a row without one
-    counts as 0), else 0 for every pair.
+    counts as 0), else 0 for every pair. ``stats`` accumulates what truncation did.
     """
-    out = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], template, max_length)
+    out = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], template, max_length,
+                       stats=stats)
     out = {k: v for k, v in out.items() if not k.endswith("response_mask")}  # the score is read at the last token
     has_margin = use_margin and "margin" in dataset.column_names
     margins = [0.0 if m is None else m for m in dataset["margin"]] if has_margin else [0.0] * len(dataset)
@@ -152,7 +154,8 @@ def evaluate_reward_model(model, tokenizer, dataset, template: str | None = "def
         slices = np.array(dataset["slice"])
         out["accuracy_by_slice"] = {s: float(correct[torch.as_tensor(slices == s)].mean())
                                     for s in sorted(set(slices.tolist()))}
-    lengths = np.array([len(y.split()) for y in list(dataset["chosen"]) + list(dataset["rejected"])], float)
+    lengths = np.array([len(response_text(y).split()) for y in list(dataset["chosen"]) + list(dataset["rejected"])],
+                       float)
     out["corr/reward_length"] = float(np.corrcoef(both.numpy(), lengths)[0, 1]) if lengths.std() > 0 else float("nan")
     out.update(_against_gold(dataset, r_w.numpy(), r_l.numpy()))
     return out
@@ -161,7 +164,8 @@ def evaluate_reward_model(model, tokenizer, dataset, template: str | None = "def
 def _against_gold(dataset, r_w: np.ndarray, r_l: np.ndarray) -> dict:
     """accuracy/gold, accuracy_ceiling and accuracy_bayes; {} for data that is not the assistant world's."""
     try:
-        prompts, chosen, rejected = dataset["prompt"], dataset["chosen"], dataset["rejected"]
+        prompts = [prompt_text(p) for p in dataset["prompt"]]  # a conversation's last user turn
+        chosen, rejected = [response_text(y) for y in dataset["chosen"]], [response_text(y) for y in dataset["rejected"]]
         gold_diff = world.gold_rewards(prompts, chosen) - world.gold_rewards(prompts, rejected)        # (N,)
         out = {}
         differ = gold_diff != 0
@@ -207,7 +211,10 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         eval_data_version=data_version(eval_dataset) if eval_dataset is not None else None,
         margin_used=config.use_margin and "margin" in dataset.column_names)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
-    tensors = encode_reward_pairs(tokenizer, dataset, config.template, config.max_length, config.use_margin)
+    stats = EncodingStats()
+    tensors = encode_reward_pairs(tokenizer, dataset, config.template, config.max_length, config.use_margin, stats)
+    if main:
+        run.update_record(encoding=stats.as_dict())
     order = BatchOrder(len(dataset), config.batch_size // config.grad_accum, config.seed)
     model = prepare_for_training(model, config.lora_r, config.gradient_checkpointing, reward_head=True)
     history = train_loop(model, config, run, lambda i: select_pairs(tensors, order(i)),

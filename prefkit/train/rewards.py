@@ -4,7 +4,10 @@ Every reward function has one signature, so best-of-n and RL take either::
 
     reward(prompts: list[str], responses: list[str]) -> np.ndarray of shape (N,), float64
 
-A reward model scores the sequence ``prompt + response + EOS`` with a scalar head read at the LAST REAL token
+Prompts may also be conversations (lists of {"role", "content"} messages, TRL's conversational format).
+
+A reward model scores the encoded sequence prompt + response (``models.encoding``, end-of-turn token
+included) with a scalar head read at the LAST REAL token
 (pooling). ``pooled_rewards`` finds that token from the attention mask, so left and right padding give the
 same reward, and it passes position ids that count only real tokens. Hugging Face's own
 ``*ForSequenceClassification`` pooling instead takes the rightmost token that is not ``pad_token_id``: it
@@ -13,6 +16,7 @@ pad = eos when a tokenizer has none), because the EOS that closes every response
 """
 from __future__ import annotations
 
+import json
 from typing import Callable, Sequence
 
 import numpy as np
@@ -72,9 +76,10 @@ def reward_fn(model, tokenizer, template: str | None = "default", batch_size: in
     def reward(prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses; pass one response per prompt")
-        keys = list(zip(prompts, responses))
-        unique = list(dict.fromkeys(keys))
-        order = sorted(range(len(unique)), key=lambda i: len(unique[i][0].split()) + len(unique[i][1].split()))
+        pairs = dict(zip(map(_key, prompts, responses), zip(prompts, responses)))   # conversations are lists
+        keys = [_key(p, y) for p, y in zip(prompts, responses)]
+        unique = [pairs[k] for k in dict.fromkeys(keys)]
+        order = sorted(range(len(unique)), key=lambda i: _n_words(unique[i][0]) + _n_words(unique[i][1]))
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
@@ -89,11 +94,19 @@ def reward_fn(model, tokenizer, template: str | None = "default", batch_size: in
                     scores[idx] = r.double().cpu().numpy()
         finally:
             model.train(was_training)
-        where = {k: i for i, k in enumerate(unique)}
+        where = {k: i for i, k in enumerate(dict.fromkeys(keys))}
         return scores[[where[k] for k in keys]]
 
     reward.model = model  # so a caller (rl) can move the reward model to its device
     return reward
+
+
+def _key(prompt, response) -> str:
+    return json.dumps([prompt, response], ensure_ascii=False)
+
+
+def _n_words(value) -> int:
+    return len((value if isinstance(value, str) else " ".join(m["content"] for m in value)).split())
 
 
 def gold_reward_fn() -> RewardFn:

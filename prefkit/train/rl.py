@@ -46,15 +46,17 @@ import torch
 
 from ..core import seed_everything
 from ..data import data_version
+from ..data.read import SUFFIXES
 from ..losses import kl_estimate
-from ..models import (DecoderConfig, encode_responses, generate, load_policy, load_reward_model, prepare_for_training,
-                      sequence_logps)
+from ..models import (DecoderConfig, Row, collate_rows, decode_samples, load_policy,
+                      load_reward_model, prepare_for_training, sample_ids, sequence_logps)
 from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, make_accelerator, model_name, start_run, train_loop
+from .pairs import prompt_set
 from .recipes import apply_recipe
-from .rewards import gold_reward_fn, last_token_index, reward_fn as make_reward_fn
-from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, check_template, require
+from .rewards import gold_reward_fn, reward_fn as make_reward_fn
+from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, PromptSet, Real, check_template, require
 
 BASELINES = ("rloo", "mean", "none")
 
@@ -81,7 +83,8 @@ class RLConfig(TrainConfig):
     normalize_advantages: bool = False
     """Divide advantages by their standard deviation in the batch (TRL's normalize_advantages)."""
     prompts: str = "train"
-    """Training prompts: the world's 'train' prompts (held-out prompts are kept for eval.json)."""
+    """Training prompts: the world's 'train' prompts (held-out prompts are kept for eval.json), or a data file of
+    world prompts (TRL's prompt-only format, strings or conversations, e.g. after a system turn)."""
     template: str = "default"
     """Chat template of the policy, in sampling, training and the final evaluation."""
     temperature: float = 1.0
@@ -107,7 +110,7 @@ class RLConfig(TrainConfig):
 
     RULES = {"model": PATH, "reference": OPTIONAL_PATH, "reward_model": OPTIONAL_PATH, "reward_template": NAME,
              "kl_coef": Real(0), "kl_estimator": OneOf(("k1", "k3")), "num_generations": Int(1),
-             "baseline": OneOf(BASELINES), "prompts": OneOf(world.SPLITS), "template": NAME,
+             "baseline": OneOf(BASELINES), "prompts": PromptSet(world.SPLITS, SUFFIXES), "template": NAME,
              "temperature": Real(0, open_lo=True), "max_new_tokens": Int(1),
              "eval_samples_per_prompt": Int(0, optional=True)}
 
@@ -166,23 +169,23 @@ def kl_penalty(logps: torch.Tensor, ref_logps: torch.Tensor, kind: str = "k1") -
 
 
 # ------------------------------------------------------------------------------------------- one step
-def rollout(model, tokenizer, prompts: list[str], cfg: RLConfig, seed: int) -> tuple[list[str], dict]:
-    """k responses per prompt from the current policy (no gradients), encoded for scoring.
+def rollout(model, tokenizer, prompts: list, cfg: RLConfig, seed: int) -> tuple[list[str], dict]:
+    """k responses per prompt from the current policy (no gradients), as the very token ids sampled.
 
-    A response cut at max_new_tokens gets no end-of-sequence token in its response mask, so its log-prob is
-    that of the tokens actually sampled. Returns (responses, batch) with input_ids, attention_mask,
-    response_mask of shape (P k, T) and truncated (P k,).
+    Each row is the prompt's ids followed by the sampled ids, up to and including the end-of-sequence token;
+    a response cut at max_new_tokens has none, so its log-prob is that of the tokens actually sampled. The
+    text is never re-encoded: decoding and encoding again can give other tokens (BPE merges, special tokens
+    dropped by decoding). Returns (responses as text, batch) with input_ids, attention_mask, response_mask of
+    shape (P k, T) and truncated (P k,).
     """
     repeated = [p for p in prompts for _ in range(cfg.num_generations)]
     sampler = getattr(model, "module", model)  # unwrap DDP for .generate
-    responses = generate(sampler, tokenizer, repeated, template=cfg.template, seed=seed, decoder=cfg.decoder,
+    samples = sample_ids(sampler, tokenizer, repeated, template=cfg.template, seed=seed, decoder=cfg.decoder,
                          batch_size=len(repeated))
-    enc = encode_responses(tokenizer, repeated, responses, template=cfg.template)
-    n_tokens = enc["response_mask"].sum(1) - 1                                                    # (B,) w/o EOS
-    truncated = n_tokens >= cfg.max_new_tokens                                                    # (B,)
-    rows = truncated.nonzero().squeeze(-1)
-    enc["response_mask"][rows, last_token_index(enc["attention_mask"])[rows]] = 0                 # drop added EOS
-    enc["truncated"] = truncated
+    responses = decode_samples(tokenizer, samples)
+    enc = collate_rows([Row(s.prompt_ids + s.response_ids, len(s.prompt_ids)) for s in samples],
+                       tokenizer.pad_token_id)
+    enc["truncated"] = torch.tensor([not s.finished for s in samples])                          # (B,)
     return responses, enc
 
 
@@ -256,7 +259,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     reward, reward_name = (reward_fn, _name(reward_fn, config)) if reward_fn is not None else (gold_reward_fn(), "gold")
     if getattr(reward, "model", None) is not None:
         reward.model.to(device)
-    texts = [p.text for p in (world.train_prompts() if config.prompts == "train" else world.heldout_prompts())]
+    texts = prompt_set(config.prompts)
     if config.prompts == "heldout":
         warnings.warn("RL on the held-out prompts: eval.json then measures training prompts, not generalization")
     _, run = start_run(config, "rl", accelerator, tokenizer=tokenizer, recipe=recipe,
@@ -273,7 +276,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
                 "seed": torch.tensor(config.seed * 1_000_003 + i)}
 
     def step_fn(model, batch):
-        return rl_step(model, ref, tokenizer, batch, texts, reward, world.gold_rewards, config)
+        return rl_step(model, ref, tokenizer, batch, texts, reward, gold_reward_fn(), config)
 
     policy = prepare_for_training(policy, config.lora_r, config.gradient_checkpointing)  # after pi_ref was copied
     history = train_loop(policy, config, run, next_batch, step_fn, tokenizer=tokenizer, desc="rl", main_metric="gold",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..core import seed_everything
 from ..data import data_version, load_demonstrations
-from ..models import encode_responses, load_policy, prepare_for_training, sequence_logps
+from ..models import EncodingStats, collate_rows, encode_rows, load_policy, prepare_for_training, sequence_logps
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .recipes import apply_recipe
@@ -20,7 +20,7 @@ from .validate import NAME, PATH, Int
 @dataclass
 class SFTConfig(TrainConfig):
     data: str = "data/assistant/sft.jsonl"
-    """Demonstrations: a prompt/completion data file."""
+    """Demonstrations: a prompt/completion or messages data file (strings or TRL's conversational format)."""
     model: str = "assistant-sft"
     """Model to start from: a shipped name, local path or hub name (ignored when a model object is passed)."""
     template: str = "default"
@@ -56,14 +56,15 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
                                  template=config.template, reference=None, policy_version=None,
                                  base_model=model_name(model, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
-    prompts, completions = dataset["prompt"], dataset["completion"]
+    stats = EncodingStats()  # every demonstration is tokenized once; a batch only pads its rows
+    rows = encode_rows(tokenizer, dataset["prompt"], dataset["completion"], config.template, config.max_length, stats)
+    if main:
+        run.update_record(encoding=stats.as_dict())
     micro = config.batch_size // config.grad_accum
-    order = BatchOrder(len(prompts), micro, config.seed)
+    order = BatchOrder(len(rows), micro, config.seed)
 
     def next_batch(i):
-        idx = order(i)
-        return encode_responses(tokenizer, [prompts[i] for i in idx], [completions[i] for i in idx],
-                                template=config.template, max_length=config.max_length)
+        return collate_rows([rows[j] for j in order(i)], tokenizer.pad_token_id)
 
     model = prepare_for_training(model, config.lora_r, config.gradient_checkpointing)
     history = train_loop(model, config, run, next_batch, sft_step, tokenizer=tokenizer, desc="sft",

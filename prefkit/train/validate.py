@@ -120,6 +120,20 @@ class Text:
         return ("a non-empty path" if self.path else "a non-empty text") + (", or none" if self.optional else "")
 
 
+@dataclasses.dataclass(frozen=True)
+class PromptSet:
+    """A named prompt set of the assistant world (``splits``) or a data file of prompts (one of ``suffixes``)."""
+    splits: tuple
+    suffixes: tuple
+
+    def ok(self, v) -> bool:
+        return isinstance(v, str) and (v in self.splits or v.endswith(self.suffixes))
+
+    @property
+    def allowed(self) -> str:
+        return f"one of {', '.join(self.splits)}, or a data file ({', '.join(self.suffixes)})"
+
+
 NAME, PATH = Text(), Text(path=True)
 OPTIONAL_NAME, OPTIONAL_PATH = Text(optional=True), Text(optional=True, path=True)
 

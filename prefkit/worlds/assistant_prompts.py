@@ -13,6 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..data.schema import prompt_text
 from .assistant_templates import TEMPLATE_WORDS
 from .assistant_topics import (
     CONNECTORS,
@@ -104,14 +105,17 @@ def _select(split: str, slices: Iterable[str] | None) -> list[Prompt]:
     return [p for p in _all_prompts() if p.slice in keep and split in ("all", p.split)]
 
 
-def prompt_info(text: str | Prompt) -> Prompt:
-    """The ``Prompt`` (slice, topic, split) of any prompt text of the world.
+def prompt_info(text: str | Prompt | list) -> Prompt:
+    """The ``Prompt`` (slice, topic, split) of any prompt text of the world, or of a conversation whose last
+    user turn is one (TRL's conversational format: system turns and earlier turns are context).
 
     Case and spacing are forgiven ("How do I bake bread ?"); anything else raises ``ValueError``, because the
     gold reward is only defined for the world's own prompts.
     """
     if isinstance(text, Prompt):
         return text
+    if isinstance(text, list):
+        text = prompt_text(text)
     key = " ".join(str(text).lower().split())
     try:
         return _index()[key]

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..data.schema import response_text
 from .assistant_prompts import Prompt, prompt_info
 from .assistant_topics import (
     CONNECTORS,
@@ -194,8 +195,11 @@ class Features:
 
 
 def response_features(prompt: str | Prompt, response: str) -> Features:
-    """Read ``response`` (any string) against ``prompt``; never fails on garbled text."""
+    """Read ``response`` (any string, or a conversation's assistant turns) against ``prompt``; never fails on
+    garbled text."""
     p = prompt_info(prompt)
+    if isinstance(response, list):
+        response = response_text(response)
     if not isinstance(response, str):
         raise TypeError(f"response must be a string, not {type(response).__name__}")
     parsed = _parse(response)
