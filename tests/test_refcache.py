@@ -17,7 +17,7 @@ from prefkit.train.dpo import reference_logps
 from prefkit.train.pairs import encode_pairs
 from prefkit.train.refcache import module_hash
 
-loop_module = importlib.import_module("prefkit.train.loop")
+loop_module = importlib.import_module("prefkit.train.start")  # where make_accelerator picks the precision
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 

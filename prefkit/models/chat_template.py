@@ -9,7 +9,8 @@ import hashlib
 
 
 def template_text(tokenizer, template: str | None = "default") -> str | None:
-    """The Jinja text that ``render_prompt(tokenizer, ..., template)`` renders with; None for no template.
+    """The Jinja text that ``render_prompt(tokenizer, ..., template)`` renders with; None for no template, and for
+    "default" on a tokenizer without a chat template (the plain format of prefkit.models.encoding).
 
     ``template`` is a name of the tokenizer's templates ("default", "chatml", ...) or a Jinja string itself.
     """
@@ -23,9 +24,7 @@ def template_text(tokenizer, template: str | None = "default") -> str | None:
             raise ValueError(f"the tokenizer has named chat templates {sorted(templates)} but none called 'default'")
         return template  # not a name: a Jinja string passed as the template
     if template == "default":
-        if not templates:
-            raise ValueError("the tokenizer has no chat template; pass template=None for plain text or a Jinja string")
-        return templates
+        return templates or None
     return template
 
 

@@ -237,11 +237,14 @@ def check_template(tokenizer, name: str | None, field: str = "template") -> None
     """Raise ``ConfigError`` when ``name`` is not a chat template of ``tokenizer``.
 
     Without this check transformers takes an unknown name for the text of a Jinja template, so every prompt
-    would become that literal word. None (no template: the prompt as-is) and literal Jinja text pass.
+    would become that literal word. None (no template: the prompt as-is) and literal Jinja text pass, and so
+    does 'default' on a tokenizer without a chat template: it then means the plain format (prefkit.models.encoding).
     """
     if name is None or "{{" in name or "{%" in name:
         return
     names = template_names(tokenizer)
+    if not names and name == "default":
+        return
     if name not in names:
         allowed = f"one of {', '.join(names)}" if names else "none (this tokenizer has no chat template)"
         raise ConfigError(f"{flag(field)} {shown(name)}: unknown chat template; {field} must be {allowed}")

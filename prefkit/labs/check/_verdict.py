@@ -86,7 +86,7 @@ def run_student(name: str, fn: Callable, *args, allowed: tuple[str, ...] = (),
     """Call the student's function; a stub, a crash or a call to prefkit's own implementation becomes a failing
     Verdict instead of a traceback or a pass.
 
-    ``allowed`` names the package functions the exercise may use (``prefkit.models.logps.render_prompt``, or
+    ``allowed`` names the package functions the exercise may use (``prefkit.models.encoding.render_prompt``, or
     ``prefkit.worlds.bandit.Bandit.`` for every method of the bandit it is given); calling any other one directly
     is delegation. ``explain(exc)`` may give a specific (message, hint)
     for an exception the exercise is known to provoke.

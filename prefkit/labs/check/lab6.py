@@ -20,7 +20,7 @@ def trl_rows(fn, verbose: bool = True) -> Verdict:
 
     name = "lab6.trl_rows"
     tok, data = _sample()
-    got, fail = run_student(name, fn, tok, data, allowed=("prefkit.models.logps.render_prompt",))
+    got, fail = run_student(name, fn, tok, data, allowed=("prefkit.models.encoding.render_prompt",))
     if fail is not None:
         return report(fail, verbose)
     want = reference(tok, data)
