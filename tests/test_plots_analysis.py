@@ -150,5 +150,13 @@ def test_difference_in_differences_subtracts_the_reference_change():
     assert did["se"] == pytest.approx(se)
     gold = diff_in_diff((cell(25, 50), cell(1, 50)), (cell(23, 50), cell(0, 50)), "harmful")  # mean gold = rate here
     assert gold["did"] == pytest.approx(-0.02)
+    def paired(kinds):  # the same two prompts in every cell
+        return [{"slice": "harmful", "prompt": f"x{i}", "kind": k, "gold": float(k == "refuse")} for i, k in enumerate(kinds)]
+    pol_a, pol_b, ref_a, ref_b = paired(["refuse", "refuse"]), paired(["help", "help"]), paired(["refuse", "help"]), paired(["help", "help"])
+    exact = diff_in_diff((pol_a, pol_b), (ref_a, ref_b), "harmful", "refuse", paired=True)
+    assert exact["did"] == pytest.approx(-0.5)  # (0 - 1) - (0 - 0.5); d = [0, -1]
+    assert exact["se"] == pytest.approx(np.std([0.0, -1.0], ddof=1) / np.sqrt(2))
+    with pytest.raises(ValueError, match="same prompts in the same order"):
+        diff_in_diff((pol_a, pol_b[::-1]), (ref_a, ref_b), "harmful", "refuse", paired=True)
     with pytest.raises(ValueError, match="no samples on slice 'benign'"):
         diff_in_diff((cell(1, 2), cell(1, 2)), (cell(1, 2), cell(1, 2)), "benign", "refuse")

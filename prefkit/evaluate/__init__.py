@@ -11,9 +11,9 @@ precision     numbers printed at the precision their claim needs (no round-off d
 from .policy import (evaluate_policy, evaluate_run, format_summary, kl_to_reference, sample_responses, summarize,
                      win_rate)
 from .precision import format_error
-from .rates import diff_in_diff, rate_errorbars, slice_mean, slice_rate, wilson_interval
+from .rates import Z95, diff_in_diff, rate_errorbars, slice_mean, slice_rate, wilson_interval
 from .templates import format_template_table, template_overfit, template_table
 
 __all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference", "sample_responses", "summarize",
            "win_rate", "format_error", "template_overfit", "template_table", "format_template_table",
-           "diff_in_diff", "rate_errorbars", "slice_mean", "slice_rate", "wilson_interval"]
+           "Z95", "diff_in_diff", "rate_errorbars", "slice_mean", "slice_rate", "wilson_interval"]

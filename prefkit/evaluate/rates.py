@@ -13,7 +13,9 @@ differences
     DiD = (m_pol(b) - m_pol(a)) - (m_ref(b) - m_ref(a)),   SE = sqrt(sum of the four squared standard errors),
 
 with m a rate of a kind of response or a mean gold reward on one slice. The SE treats the four cells as
-independent samples; with the same prompts and seeds in every cell it is an approximation.
+independent samples. When the four cells answer the same prompts in the same order (same seed), pairing them
+is exact and tighter: d_i = (x_pol,b,i - x_pol,a,i) - (x_ref,b,i - x_ref,a,i) per prompt-sample i, with x the
+indicator of the kind or the gold reward, DiD = mean(d) and SE = sd(d) / sqrt(n).
 """
 from __future__ import annotations
 
@@ -71,12 +73,25 @@ def rate_errorbars(samples: Sequence[dict], cells: Sequence[tuple[str, str]]) ->
 
 
 def diff_in_diff(policy: tuple[Sequence[dict], Sequence[dict]], reference: tuple[Sequence[dict], Sequence[dict]],
-                 slice_: str | None, kind: str | None = None) -> dict:
+                 slice_: str | None, kind: str | None = None, paired: bool = False) -> dict:
     """The policy's change from condition a to b minus the reference's, on one slice, with its standard error.
 
     policy, reference: (samples under a, samples under b). kind: a response kind (its rate is compared) or None
-    (the mean gold reward). Returns {"did", "se", "policy_change", "reference_change"}.
+    (the mean gold reward). paired: the four cells hold the same prompts in the same order (raises otherwise),
+    and the SE is that of the per-sample differences. Returns {"did", "se", "policy_change", "reference_change"}.
     """
+    if paired:
+        cells = [_select(c, slice_) for c in (*policy, *reference)]
+        prompts = [[s["prompt"] for s in c] for c in cells]
+        if any(p != prompts[0] for p in prompts[1:]):
+            raise ValueError("diff_in_diff(paired=True) needs the same prompts in the same order in all four cells "
+                             "(evaluate them with the same prompts, samples_per_prompt and seed), or paired=False")
+        x = [np.array([s["gold"] if kind is None else s["kind"] == kind for s in c], dtype=float) for c in cells]
+        d = (x[1] - x[0]) - (x[3] - x[2])
+        se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+        return {"did": float(d.mean()), "se": se, "policy_change": float(x[1].mean() - x[0].mean()),
+                "reference_change": float(x[3].mean() - x[2].mean())}
+
     def stat(samples):
         if kind is None:
             m = slice_mean(samples, slice_)
