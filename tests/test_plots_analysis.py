@@ -116,6 +116,11 @@ def test_policy_bars_carry_the_95_percent_intervals_of_the_rates(tmp_path):
     lo, hi = wilson_interval(3, 10)
     np.testing.assert_allclose(err[:, 0], [0.3 - lo, hi - 0.3])
     assert err[0, 1] == 0 and err[1, 1] == pytest.approx(wilson_interval(0, 5)[1])  # p = 0: an interval above only
+    for k, n in ((0, 7), (7, 7), (0, 1000), (1000, 1000), (3, 10)):  # the interval holds p, never an error bar < 0
+        lo, hi = wilson_interval(k, n)
+        assert 0 <= lo <= k / n <= hi <= 1
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        wilson_interval(3, 2)
     fig, ax = plots.new_figure()
     bars = plots.plot_policy_bars(ax, {"a": [0.3, 0.0], "b": [0.5, 0.2]}, errors={"a": err})
     caps_lines = bars["a"].errorbar.lines[2][0].get_segments()  # the vertical bars: from p - below to p + above

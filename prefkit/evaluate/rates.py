@@ -2,7 +2,7 @@
 difference in differences.
 
 A refusal rate on one held-out slice is a proportion p = k / n of sampled responses. Its 95% interval
-is Wilson's score interval (it stays inside [0, 1] and is not empty at $\hat p = 0$ or 1):
+is Wilson's score interval (it stays inside [0, 1] and is not empty at p = 0 or 1):
 
     centre = (p + z^2 / 2n) / (1 + z^2 / n),   half = z sqrt(p (1 - p) / n + z^2 / 4n^2) / (1 + z^2 / n),
 
@@ -35,7 +35,8 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # lo <= p <= hi exactly (at p = 0 or 1 the round-off of centre -/+ half would otherwise cross p)
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 def _select(samples: Sequence[dict], slice_: str | None) -> list[dict]:
