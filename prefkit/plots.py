@@ -152,7 +152,8 @@ def mark_betas(ax, betas, kl, reward, color=None):
     (line,) = ax.plot(np.asarray(kl, dtype=float), np.asarray(reward, dtype=float), marker="o", linestyle="none",
                       markersize=5, color=color, label="_nolegend_")
     for b, x, y in zip(betas, kl, reward):
-        ax.annotate(rf"$\beta$={b:g}", (x, y), textcoords="offset points", xytext=(4, -11), fontsize=7, color=color)
+        ax.annotate(rf"$\beta$={b:g}", (x, y), textcoords="offset points", xytext=(-5, 5), ha="right", fontsize=7,
+                    color=color)  # above-left of a rising frontier: over empty space, off the curves below it
     return line
 
 
