@@ -55,6 +55,8 @@ COLORS = {
     "ceiling": "#009E73",      # accuracy ceiling
 }
 
+ERROR_KW = {"ecolor": "#333333", "elinewidth": 1, "capsize": 2}  # error bars on every bar chart (95% intervals)
+
 METHOD_NAMES = {"dpo": "DPO", "cdpo": "cDPO", "rdpo": "rDPO", "ipo": "IPO", "hinge": "hinge (SLiC)"}
 
 STYLE = {
@@ -141,16 +143,38 @@ def plot_frontier(ax, kl, reward, label=r"$\pi^*(\beta)$ frontier", color=None, 
     return line
 
 
-def plot_policy_bars(ax, policies, tick_labels=None, colors=None, width=0.8):
+def mark_betas(ax, betas, kl, reward, color=None):
+    """Markers on a frontier at chosen beta, each annotated "beta = b": where each strength sits on the curve.
+
+    betas, kl, reward: [M] (e.g. ``bandit.frontier(betas)``). Returns the Line2D of the markers (data in the
+    order given), drawn without a legend entry.
+    """
+    color = color or COLORS["star"]
+    (line,) = ax.plot(np.asarray(kl, dtype=float), np.asarray(reward, dtype=float), marker="o", linestyle="none",
+                      markersize=5, color=color, label="_nolegend_")
+    for b, x, y in zip(betas, kl, reward):
+        ax.annotate(rf"$\beta$={b:g}", (x, y), textcoords="offset points", xytext=(-5, 5), ha="right", fontsize=7,
+                    color=color)  # above-left of a rising frontier: over empty space, off the curves below it
+    return line
+
+
+def plot_policy_bars(ax, policies, tick_labels=None, colors=None, width=0.8, errors=None):
     """Grouped bars of several policies over the same responses; policies: {label: probs [K]}.
-    Returns {label: BarContainer} so the heights can be updated in place."""
+
+    errors: {label: error bars} for any of the policies, as ``Axes.bar``'s yerr takes them: [K] half-widths or
+    [2, K] (below, above), e.g. ``prefkit.evaluate.rate_errorbars`` (95% Wilson intervals of the rates).
+    Returns {label: BarContainer} so the heights can be updated in place (``.errorbar`` holds the bars' errors).
+    """
     k = len(next(iter(policies.values())))
     step = width / len(policies)
     out = {}
     for i, (name, probs) in enumerate(policies.items()):
         offset = (i - (len(policies) - 1) / 2) * step
         color = (colors or {}).get(name)
-        out[name] = ax.bar(np.arange(k) + offset, probs, step * 0.95, label=name, color=color)
+        yerr = (errors or {}).get(name)
+        out[name] = ax.bar(np.arange(k) + offset, probs, step * 0.95, label=name, color=color,
+                           yerr=None if yerr is None else np.asarray(yerr, dtype=float),
+                           error_kw=ERROR_KW)
     ax.set_xticks(np.arange(k))
     if tick_labels is not None:
         ax.set_xticklabels(tick_labels)
@@ -222,6 +246,7 @@ __all__ = [
     "subtitle",
     "plot_frontier",
     "plot_policy_bars",
+    "mark_betas",
     "set_bar_heights",
     "plot_losses",
     "reliability_diagram",
@@ -294,14 +319,18 @@ def plot_frontier_points(ax, kl, gold, method, labels=None, xerr=None, yerr=None
 
 
 def frontier_figure(bandit_kl, bandit_reward, points, reference_gold=None, pyplot=False,
-                    title="The reward-KL frontier: exact in the bandit, measured in the assistant world"):
+                    title="The reward-KL frontier: exact in the bandit, measured in the assistant world",
+                    beta_marks=None):
     """Two panels: the exact bandit frontier of pi_beta = pi_ref exp(r/beta)/Z, and measured assistant-world points.
 
     points: {method: {"kl": [...], "gold": [...], "labels": [...]}} for "dpo", "rl", "bon" (any subset);
-    reference_gold: pi_ref's gold reward, drawn at KL 0. Returns (fig, {"bandit": Line2D, method: Line2D, ...}).
+    reference_gold: pi_ref's gold reward, drawn at KL 0; beta_marks: (betas, kl, reward) of frontier points to
+    mark with their beta (``mark_betas``). Returns (fig, {"bandit": Line2D, "beta_marks": Line2D, method: ...}).
     """
     fig, (left, right) = new_figure(width=11.0, height=4.2, ncols=2, pyplot=pyplot)
     out = {"bandit": plot_frontier(left, bandit_kl, bandit_reward, label=r"$\pi_\beta$ (exact, every $\beta$)")}
+    if beta_marks is not None:
+        out["beta_marks"] = mark_betas(left, *beta_marks)
     style_axes(left, x="kl", y="reward", title=r"bandit: larger $\beta$ sits lower-left, closer to $\pi_{\rm ref}$")
     for method, p in points.items():
         out[method] = plot_frontier_points(right, p["kl"], p["gold"], method, p.get("labels"))
@@ -316,10 +345,11 @@ def frontier_figure(bandit_kl, bandit_reward, points, reference_gold=None, pyplo
     return fig, out
 
 
-def plot_template_overfit(ax, table, metric="gold_reward", trained_on=None):
+def plot_template_overfit(ax, table, metric="gold_reward", trained_on=None, errors=None):
     """Grouped bars of a policy's ``metric`` by slice (groups) under each chat template (bars).
 
-    table: {template: {slice: value}} (``prefkit.evaluate.templates.template_table``'s "by_template" numbers).
+    table: {template: {slice: value}} (``prefkit.evaluate.templates.template_table``'s "by_template" numbers);
+    errors: {template: yerr} ([K] or [2, K], in the slices' order), e.g. 95% intervals of the rates.
     Returns {template: BarContainer}; the template the policy was trained on is hatched.
     """
     templates = list(table)
@@ -330,8 +360,11 @@ def plot_template_overfit(ax, table, metric="gold_reward", trained_on=None):
     for i, t in enumerate(templates):
         offset = (i - (len(templates) - 1) / 2) * width
         name = f"{t} (trained on)" if t == trained_on else t
+        yerr = (errors or {}).get(t)
         out[t] = ax.bar(np.arange(len(slices)) + offset, [table[t][s] for s in slices], width * 0.95, label=name,
-                        color=palette[i % len(palette)], hatch="//" if t == trained_on else None)
+                        color=palette[i % len(palette)], hatch="//" if t == trained_on else None,
+                        yerr=None if yerr is None else np.asarray(yerr, dtype=float),
+                        error_kw=ERROR_KW)
     ax.set_xticks(np.arange(len(slices)))
     ax.set_xticklabels(slices)
     ax.axhline(0, color=COLORS["ref"], linewidth=0.8)
@@ -340,14 +373,16 @@ def plot_template_overfit(ax, table, metric="gold_reward", trained_on=None):
     return out
 
 
-def plot_agreement(ax, agreement, label="two annotators"):
+def plot_agreement(ax, agreement, label="two annotators", errors=None):
     """Bars of the agreement rate between two label sets by slice (``prefkit.evaluate.agreement_by_slice``).
 
+    errors: yerr in the order of ``agreement``'s keys ([K] or [2, K], e.g. 95% Wilson intervals).
     Returns the BarContainer; the bar heights are the rates, in the order of ``agreement``'s keys.
     """
     names = list(agreement)
     bars = ax.bar(names, [agreement[k] for k in names], color=[SLICE_COLORS.get(k, COLORS["ref"]) for k in names],
-                  label=label)
+                  label=label, yerr=None if errors is None else np.asarray(errors, dtype=float),
+                  error_kw=ERROR_KW)
     for bar, k in zip(bars, names):
         ax.annotate(f"{agreement[k]:.2f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     textcoords="offset points", xytext=(0, 2), ha="center", fontsize=8)

@@ -93,6 +93,9 @@ def test_template_overfit_table_by_template_and_slice():
         n = sum(b["n"] for b in by_slice.values())
         assert table[t]["all"] == pytest.approx(sum(b["gold_reward"] * b["n"] for b in by_slice.values()) / n)
         assert -5 < table[t]["all"] < 5
+        samples = result["samples"][t]                                           # the samples behind the summary
+        assert len(samples) == 2 * len(prompts)
+        assert np.mean([s["gold"] for s in samples]) == pytest.approx(table[t]["all"])
     assert result["gap"]["all"] == pytest.approx(table["plain"]["all"] - min(table["chatml"]["all"], table["qa"]["all"]))
     text = format_template_table(result)
     assert "plain (trained)" in text and len(text.splitlines()) == 1 + 12

@@ -105,3 +105,63 @@ def test_reliability_diagram_plots_bin_means_and_returns_ece(tmp_path):
     over = plots.reliability_diagram(plots.new_figure()[1], np.clip(0.5 + 3 * (conf - 0.5), 0, 1), outcome)
     assert over > 5 * ece  # pushed towards 0 and 1: over-confident
     _render(fig, tmp_path, "reliability")
+
+
+def test_policy_bars_carry_the_95_percent_intervals_of_the_rates(tmp_path):
+    from prefkit.evaluate import rate_errorbars, wilson_interval
+    samples = ([{"slice": "benign", "kind": "refuse"}] * 3 + [{"slice": "benign", "kind": "help"}] * 7
+               + [{"slice": "harmful", "kind": "comply"}] * 0 + [{"slice": "harmful", "kind": "refuse"}] * 5)
+    cells = [("benign", "refuse"), ("harmful", "comply")]
+    err = rate_errorbars(samples, cells)
+    lo, hi = wilson_interval(3, 10)
+    np.testing.assert_allclose(err[:, 0], [0.3 - lo, hi - 0.3])
+    assert err[0, 1] == 0 and err[1, 1] == pytest.approx(wilson_interval(0, 5)[1])  # p = 0: an interval above only
+    for k, n in ((0, 7), (7, 7), (0, 1000), (1000, 1000), (3, 10)):  # the interval holds p, never an error bar < 0
+        lo, hi = wilson_interval(k, n)
+        assert 0 <= lo <= k / n <= hi <= 1
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        wilson_interval(3, 2)
+    fig, ax = plots.new_figure()
+    bars = plots.plot_policy_bars(ax, {"a": [0.3, 0.0], "b": [0.5, 0.2]}, errors={"a": err})
+    caps_lines = bars["a"].errorbar.lines[2][0].get_segments()  # the vertical bars: from p - below to p + above
+    np.testing.assert_allclose([seg[:, 1] for seg in caps_lines], [[lo, hi], [0.0, err[1, 1]]])
+    assert bars["b"].errorbar is None  # no errors given: none drawn
+    _render(fig, tmp_path, "bars_errors")
+
+
+def test_frontier_marks_each_beta_where_the_frontier_puts_it(tmp_path):
+    bandit = Bandit.random(k=8, x=1, seed=0, reward_scale=1.5)
+    bkl, brew = bandit.frontier(np.logspace(-1.5, 2, 50))
+    marks = (0.1, 1.0, 10.0)
+    mkl, mrew = bandit.frontier(np.array(marks))
+    fig, art = plots.frontier_figure(bkl, brew, {"rl": {"kl": [1.0], "gold": [0.2]}}, beta_marks=(marks, mkl, mrew))
+    np.testing.assert_allclose(art["beta_marks"].get_xdata(), mkl)
+    np.testing.assert_allclose(art["beta_marks"].get_ydata(), mrew)
+    assert np.all(np.diff(mkl) < 0)  # larger beta, smaller KL
+    assert [t.get_text() for t in fig.axes[0].texts] == [r"$\beta$=0.1", r"$\beta$=1", r"$\beta$=10"]
+    assert len(fig.axes[0].get_legend().get_texts()) == 1  # the markers add no legend entry
+    _render(fig, tmp_path, "frontier_marks")
+
+
+def test_difference_in_differences_subtracts_the_reference_change():
+    from prefkit.evaluate import diff_in_diff
+
+    def cell(k, n, kind="refuse"):
+        return [{"slice": "harmful", "kind": kind, "gold": 1.0}] * k + [{"slice": "harmful", "kind": "help", "gold": 0.0}] * (n - k)
+    did = diff_in_diff((cell(25, 50), cell(1, 50)), (cell(23, 50), cell(0, 50)), "harmful", "refuse")
+    assert did["policy_change"] == pytest.approx(-0.48) and did["reference_change"] == pytest.approx(-0.46)
+    assert did["did"] == pytest.approx(-0.02)
+    se = np.sqrt(sum(p * (1 - p) / 50 for p in (0.5, 0.02, 0.46, 0.0)))
+    assert did["se"] == pytest.approx(se)
+    gold = diff_in_diff((cell(25, 50), cell(1, 50)), (cell(23, 50), cell(0, 50)), "harmful")  # mean gold = rate here
+    assert gold["did"] == pytest.approx(-0.02)
+    def paired(kinds):  # the same two prompts in every cell
+        return [{"slice": "harmful", "prompt": f"x{i}", "kind": k, "gold": float(k == "refuse")} for i, k in enumerate(kinds)]
+    pol_a, pol_b, ref_a, ref_b = paired(["refuse", "refuse"]), paired(["help", "help"]), paired(["refuse", "help"]), paired(["help", "help"])
+    exact = diff_in_diff((pol_a, pol_b), (ref_a, ref_b), "harmful", "refuse", paired=True)
+    assert exact["did"] == pytest.approx(-0.5)  # (0 - 1) - (0 - 0.5); d = [0, -1]
+    assert exact["se"] == pytest.approx(np.std([0.0, -1.0], ddof=1) / np.sqrt(2))
+    with pytest.raises(ValueError, match="same prompts in the same order"):
+        diff_in_diff((pol_a, pol_b[::-1]), (ref_a, ref_b), "harmful", "refuse", paired=True)
+    with pytest.raises(ValueError, match="no samples on slice 'benign'"):
+        diff_in_diff((cell(1, 2), cell(1, 2)), (cell(1, 2), cell(1, 2)), "benign", "refuse")

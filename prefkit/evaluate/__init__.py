@@ -5,6 +5,7 @@ reward_audit  reward-model accuracy against the noise ceiling, calibration (ECE,
 overopt       Gao, Schulman and Hilton (2022) overoptimization fits of gold reward against sqrt(KL)
 agreement     annotator agreement by slice (policy ambiguity) and relabel diffs (feedback drift)
 templates     template overfit: a policy evaluated under every chat template, by slice
+rates         rates by slice with Wilson intervals, error bars, difference in differences
 precision     numbers printed at the precision their claim needs (no round-off digits in stored outputs)
 """
 from .policy import (
@@ -17,7 +18,9 @@ from .policy import (
     win_rate,
 )
 from .precision import format_error
+from .rates import Z95, diff_in_diff, rate_errorbars, slice_mean, slice_rate, wilson_interval
 from .templates import format_template_table, template_overfit, template_table
 
 __all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference", "sample_responses", "summarize",
-           "win_rate", "format_error", "template_overfit", "template_table", "format_template_table"]
+           "win_rate", "format_error", "template_overfit", "template_table", "format_template_table",
+           "Z95", "diff_in_diff", "rate_errorbars", "slice_mean", "slice_rate", "wilson_interval"]

@@ -33,7 +33,8 @@ def template_overfit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     trained_on: the template the policy was trained with (the shipped policies: "plain", the tokenizer's
     "default"); templates: names in ``prefkit.worlds.assistant.TEMPLATES`` (default: all of them).
     Returns {"trained_on", "templates", "decoder", "seed", "samples_per_prompt",
-    "summaries": {template: summarize(...) output}, "rows": [one dict per (template, slice) with METRICS and n],
+    "summaries": {template: summarize(...) output}, "samples": {template: evaluate_policy's samples},
+    "rows": [one dict per (template, slice) with METRICS and n],
     "gap": {slice: gold reward under trained_on minus the worst other template}}.
     """
     templates = list(templates or world.TEMPLATES)
@@ -43,8 +44,8 @@ def template_overfit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     if trained_on not in templates:
         templates.insert(0, trained_on)
     decoder = decoder or DecoderConfig()
-    summaries = {t: evaluate_policy(model, tokenizer, prompts, samples_per_prompt, seed, t, decoder)[0]
-                 for t in templates}
+    evaluated = {t: evaluate_policy(model, tokenizer, prompts, samples_per_prompt, seed, t, decoder) for t in templates}
+    summaries = {t: summary for t, (summary, _) in evaluated.items()}
     rows = []
     for t, summary in summaries.items():
         for s, block in {**summary["by_slice"], "all": _overall(summary)}.items():
@@ -55,7 +56,8 @@ def template_overfit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         mine = _value(summaries[trained_on], s)
         gap[s] = mine - min(_value(summaries[t], s) for t in others) if others else 0.0
     return {"trained_on": trained_on, "templates": templates, "decoder": decoder.as_dict(), "seed": seed,
-            "samples_per_prompt": samples_per_prompt, "summaries": summaries, "rows": rows, "gap": gap}
+            "samples_per_prompt": samples_per_prompt, "summaries": summaries,
+            "samples": {t: samples for t, (_, samples) in evaluated.items()}, "rows": rows, "gap": gap}
 
 
 def _overall(summary: dict) -> dict:

@@ -22,7 +22,7 @@ import numpy as np
 
 
 def kl_bound(n: int) -> float:
-    """log n - (n - 1)/n: the KL of best-of-n to pi_ref when rewards never tie; an upper bound otherwise."""
+    """log n - (n - 1)/n: the KL of best-of-n to pi_ref in the continuum limit of answers; an upper bound otherwise."""
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {n}")
     return math.log(n) - (n - 1) / n

@@ -13,7 +13,7 @@ BANDIT = ("prefkit.worlds.bandit.Bandit.",)  # the bandit handed in is there to 
 
 
 def bon_kl_bound(fn, verbose: bool = True) -> Verdict:
-    """Check ``fn(n) -> float``: KL(best-of-n || pi_ref) = log n - (n - 1)/n when rewards never tie."""
+    """Check ``fn(n) -> float``: KL(best-of-n || pi_ref) = log n - (n - 1)/n, its continuum-limit value."""
     name = "lab3.bon_kl_bound"
     ns = [1, 2, 4, 16, 64]
     got = []
