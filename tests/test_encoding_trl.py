@@ -9,6 +9,7 @@ turn and a multi-turn prompt; implicit prompts go through both libraries' prompt
 """
 from __future__ import annotations
 
+import os
 import warnings
 
 import pytest
@@ -59,6 +60,25 @@ def tiny_llama(tok, reward=False):
     return (AutoModelForSequenceClassification if reward else AutoModelForCausalLM).from_config(cfg)
 
 
+def _tokenizer(family: str):
+    """A tokenizer family of tests/tokenizer_families.py, or SmolLM2-135M-Instruct's own tokenizer ("smollm2"),
+    from the installed model (tests/test_smollm2.py installs it; skips or, under PREFKIT_REQUIRE_MODEL=1, fails
+    where it cannot)."""
+    if family != "smollm2":
+        return build_family(family)
+    from transformers import AutoTokenizer
+
+    from prefkit.models.catalog import installed_path
+
+    path = installed_path("smollm2-135m")
+    if path is None:
+        message = "smollm2-135m is not installed: run `prefkit models get smollm2-135m` (make model)"
+        if os.environ.get("PREFKIT_REQUIRE_MODEL") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return AutoTokenizer.from_pretrained(path)
+
+
 class TRL:
     """TRL 1.16's three trainers on one tokenizer; ``dpo``, ``sft`` and ``reward`` tokenize datasets with them."""
 
@@ -66,7 +86,7 @@ class TRL:
         from datasets import Dataset
         from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
 
-        self.tok = build_family(family)
+        self.tok = _tokenizer(family)
         common = dict(output_dir=str(tmp), report_to=[], max_length=None, use_cpu=True, save_strategy="no")
         seed = Dataset.from_list(STANDARD)
         self._dpo = DPOTrainer(model=tiny_llama(self.tok), ref_model=tiny_llama(self.tok), args=DPOConfig(**common),
@@ -100,7 +120,7 @@ class TRL:
         return t._prepare_dataset(Dataset.from_list(rows), self.tok, t.args, "test")
 
 
-@pytest.fixture(scope="module", params=("gpt2", *CHAT_FAMILIES))
+@pytest.fixture(scope="module", params=("gpt2", *CHAT_FAMILIES, "smollm2"))
 def trl(request, tmp_path_factory):
     from accelerate.state import AcceleratorState
 
