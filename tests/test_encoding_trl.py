@@ -1,4 +1,5 @@
-"""prefkit's encoder gives TRL 1.16's token ids, pair for pair, on three tokenizer families built offline.
+"""prefkit's encoder gives TRL 1.16's token ids, pair for pair, on three tokenizer families built offline and on
+SmolLM2-135M-Instruct's own tokenizer.
 
 The reference is TRL's own preprocessing: ``DPOTrainer``, ``SFTTrainer`` and ``RewardTrainer`` are built on a
 tiny random Llama model (from a config, offline) and their ``_prepare_dataset`` tokenizes the same pairs.
