@@ -10,7 +10,6 @@ turn and a multi-turn prompt; implicit prompts go through both libraries' prompt
 """
 from __future__ import annotations
 
-import os
 import warnings
 
 import pytest
@@ -70,13 +69,11 @@ def _tokenizer(family: str):
     from transformers import AutoTokenizer
 
     from prefkit.models.catalog import installed_path
+    from test_smollm2 import unavailable
 
     path = installed_path("smollm2-135m")
     if path is None:
-        message = "smollm2-135m is not installed: run `prefkit models get smollm2-135m` (make model)"
-        if os.environ.get("PREFKIT_REQUIRE_MODEL") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("smollm2-135m is not installed: run `prefkit models get smollm2-135m` (make model)")
     return AutoTokenizer.from_pretrained(path)
 
 

