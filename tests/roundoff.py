@@ -4,10 +4,13 @@ See the repository's conftest.py and docs/design.md, "Testing".
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 
+VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "NPY_DISABLE_CPU_FEATURES")
+"""What the perturbation may set; a native child process is started without them."""
 # torch's CPU capability levels and MKL's instruction sets, best first
 _ATEN = ["avx512", "avx2", "default"]
 _MKL = {"avx512": "AVX2", "avx2": "SSE4_2", "default": "SSE4_2"}
@@ -16,8 +19,7 @@ _MKL = {"avx512": "AVX2", "avx2": "SSE4_2", "default": "SSE4_2"}
 def _probe() -> tuple[str, list[str]]:
     """This machine's torch CPU capability and the numpy SIMD targets it dispatches to, in a clean child
     process, so that variables already set here do not colour the answer."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "NPY_DISABLE_CPU_FEATURES")}
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
     code = ("import torch\ntry:\n import numpy._core._multiarray_umath as m\nexcept ImportError:\n"
             " import numpy.core._multiarray_umath as m\nprint(torch.backends.cpu.get_cpu_capability())\n"
             "print(' '.join(f for f in m.__cpu_dispatch__ if m.__cpu_features__.get(f)))")
@@ -26,8 +28,8 @@ def _probe() -> tuple[str, list[str]]:
     return capability.strip().lower(), features.split()
 
 
-def perturbed_roundoff_env() -> dict[str, str]:
-    """Environment variables that give this machine another CPU's round-off (one level below its best)."""
+@functools.lru_cache(maxsize=None)
+def _perturbed() -> tuple[tuple[str, str], ...]:
     capability, features = _probe()
     level = capability if capability in _ATEN else "default"
     lower = _ATEN[min(_ATEN.index(level) + 1, len(_ATEN) - 1)]
@@ -38,4 +40,10 @@ def perturbed_roundoff_env() -> dict[str, str]:
     top = next((tier for tier in tiers if tier), [])
     if top:
         env["NPY_DISABLE_CPU_FEATURES"] = " ".join(top)
-    return env
+    return tuple(env.items())
+
+
+def perturbed_roundoff_env() -> dict[str, str]:
+    """Environment variables that give this machine another CPU's round-off (one level below its best); probed
+    once per process."""
+    return dict(_perturbed())

@@ -20,10 +20,9 @@ import pytest
 from nbclient import NotebookClient
 
 from prefkit.evaluate import format_error
-from roundoff import perturbed_roundoff_env
+from roundoff import VARIABLES, perturbed_roundoff_env
 
 ROOT = Path(__file__).resolve().parent.parent
-PERTURBED = set(perturbed_roundoff_env())
 
 # A softmax in float64 (torch's vectorized exp and sum), a float32 matrix product (MKL) and a float32 exp
 # summed by numpy: each has round-off that depends on the code path.
@@ -38,7 +37,7 @@ PROBE = textwrap.dedent("""
 
 
 def _native_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in PERTURBED}
+    return {k: v for k, v in os.environ.items() if k not in VARIABLES}
 
 
 def _run_probe(env: dict[str, str]) -> str:

@@ -10,38 +10,33 @@ from pathlib import Path
 
 import pytest
 import torch
-from datasets import Dataset
 from safetensors.torch import load_file
 
 from prefkit.cli import main
 from prefkit.core import RunDir
 from prefkit.core_rundir import RunDirError, acquire, release
-from prefkit.models import build_tiny_lm, build_tokenizer, tiny_llama_config
 from prefkit.train import SFTConfig, TrainingDiverged, sft
 from prefkit.train import checkpoint as ckpt_module
 from prefkit.train.checkpoint import CheckpointError, last_checkpoint, save_checkpoint
 from prefkit.train.loop import train_loop
 from prefkit.train.validate import ConfigError
-from prefkit.worlds import assistant as world
+from world_models import tiny_world_lm, world_demos, world_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def tok():
-    return build_tokenizer(world.vocabulary(), world.TEMPLATES, default_template="plain")
+    return world_tokenizer()
 
 
 def _model(tok, seed=0):
-    cfg = tiny_llama_config(len(tok), hidden=32, layers=1, heads=2, pad_token_id=tok.pad_token_id,
-                            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    return build_tiny_lm(cfg, seed=seed)
+    return tiny_world_lm(tok, hidden=32, layers=1, seed=seed)
 
 
 @pytest.fixture(scope="module")
 def demos():
-    rows = world.demonstrations(32, seed=0)
-    return Dataset.from_list([{"prompt": r["prompt"], "completion": r["response"]} for r in rows])
+    return world_demos(32)
 
 
 def _cfg(run_dir, **kw):

@@ -6,30 +6,26 @@ import json
 
 import pytest
 import torch
-from datasets import Dataset
 
 from prefkit.core import RunDir
-from prefkit.models import build_tiny_lm, build_tokenizer, load_policy, score_responses, tiny_llama_config
+from prefkit.models import load_policy, score_responses
 from prefkit.train import SFTConfig, TrainingDiverged, sft
 from prefkit.train.loop import last_checkpoint, train_loop
-from prefkit.worlds import assistant as world
+from world_models import tiny_world_lm, world_demos, world_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok():
-    return build_tokenizer(world.vocabulary(), world.TEMPLATES, default_template="plain")
+    return world_tokenizer()
 
 
 def _model(tok, seed=0):
-    cfg = tiny_llama_config(len(tok), hidden=64, layers=2, heads=2, pad_token_id=tok.pad_token_id,
-                            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    return build_tiny_lm(cfg, seed=seed)
+    return tiny_world_lm(tok, hidden=64, layers=2, seed=seed)
 
 
 @pytest.fixture(scope="module")
 def demos():
-    rows = world.demonstrations(64, seed=0)
-    return Dataset.from_list([{"prompt": r["prompt"], "completion": r["response"]} for r in rows])
+    return world_demos(64)
 
 
 @pytest.mark.slow
