@@ -23,10 +23,12 @@ from .policy import (
 from .general import evaluate_general, format_general
 from .precision import format_error
 from .refusal import REFUSAL_DETECTOR, is_refusal, refusal_match
+from .setting import EVAL_SETTINGS, evaluate_for_setting, resolve_eval_setting
 from .rates import Z95, diff_in_diff, rate_errorbars, slice_mean, slice_rate, wilson_interval
 from .templates import format_template_table, template_overfit, template_table
 
 __all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference", "sample_responses", "summarize",
            "win_rate", "evaluate_general", "format_general", "REFUSAL_DETECTOR", "is_refusal", "refusal_match",
+           "EVAL_SETTINGS", "evaluate_for_setting", "resolve_eval_setting",
            "format_error", "template_overfit", "template_table", "format_template_table",
            "Z95", "diff_in_diff", "rate_errorbars", "slice_mean", "slice_rate", "wilson_interval"]
