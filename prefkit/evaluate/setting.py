@@ -79,6 +79,17 @@ def resolve_eval_setting(setting: str, tokenizer: PreTrainedTokenizerBase, promp
     return "assistant"
 
 
+def _with_slice(p) -> dict:
+    """A {"prompt", "slice"} row; a world prompt given without a slice gets its world slice."""
+    row = dict(p) if isinstance(p, dict) else {"prompt": p}
+    if not row.get("slice"):
+        try:
+            row["slice"] = world.prompt_info(row["prompt"]).slice
+        except (ValueError, KeyError):
+            row["slice"] = None
+    return row
+
+
 def default_general_prompts() -> list[dict]:
     """The general setting's prompts when none are given: the world's held-out prompts with their slices."""
     return [{"prompt": p.text, "slice": p.slice} for p in world.heldout_prompts()]
@@ -101,7 +112,7 @@ def evaluate_for_setting(policy: PreTrainedModel, tokenizer: PreTrainedTokenizer
         result = evaluate_run(policy, tokenizer, ref=ref, prompts=texts, samples_per_prompt=samples_per_prompt,
                               seed=seed, template=template, decoder=decoder)
         return {"setting": "assistant", **result}
-    prompts = default_general_prompts() if prompts is None else prompts
+    prompts = default_general_prompts() if prompts is None else [_with_slice(p) for p in prompts]
     return evaluate_general(policy, tokenizer, prompts, ref=ref, pairs=pairs, reward_fn=reward_fn, beta=beta,
                             samples_per_prompt=samples_per_prompt, seed=seed, template=template, decoder=decoder)
 
