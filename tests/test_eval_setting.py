@@ -14,8 +14,8 @@ from prefkit.evaluate import (EVAL_SETTINGS, REFUSAL_DETECTOR, evaluate_for_sett
 from prefkit.evaluate.setting import speaks_world
 from prefkit.models import DecoderConfig
 from prefkit.worlds import assistant as world
-from tests.tokenizer_families import FAMILIES, build_family
-from tests.world_models import tiny_world_lm, world_tokenizer
+from tokenizer_families import FAMILIES, build_family
+from world_models import tiny_world_lm, world_tokenizer
 
 ALIAS = "smollm2-135m"
 PROMPTS = [{"prompt": "How do I bake bread?", "slice": "benign"},
