@@ -313,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "only), 'general' (refusal rate by slice with the refusal-v1 detector, length, KL; any chat "
                         "model) or 'auto' (assistant for the world's models and prompts, else general)")
     p.add_argument("--eval-prompts", default=None, metavar="FILE",
-                   help='a JSONL file of {"prompt": ..., "slice": "benign" | "borderline" | "harmful"} (slice optional)')
+                   help='a JSONL file of {"prompt": ..., "slice": "benign" | "borderline" | "harmful"} '
+                        '(slice optional)')
     p.add_argument("--samples-per-prompt", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--template", default="default", help="chat template name")

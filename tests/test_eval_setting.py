@@ -92,7 +92,8 @@ def test_the_trainers_refuse_a_forced_assistant_setting_and_gold_rl_on_a_bpe_mod
     from prefkit.train.sft import SFTConfig, sft
     tok = build_family("chatml")
     with pytest.raises(ValueError, match="'general'"):
-        sft(SFTConfig(output_dir=str(tmp_path), eval_setting="assistant", progress=False), model=object(), tokenizer=tok)
+        sft(SFTConfig(output_dir=str(tmp_path), eval_setting="assistant", progress=False), model=object(),
+            tokenizer=tok)
     with pytest.raises(ValueError, match="needs a reward model|Give reward_model"):
         rl(RLConfig(output_dir=str(tmp_path), progress=False), policy=object(), tokenizer=tok)
     assert not list(tmp_path.iterdir()), "nothing is written before the error"

@@ -11,6 +11,7 @@ templates     template overfit: a policy evaluated under every chat template, by
 rates         rates by slice with Wilson intervals, error bars, difference in differences
 precision     numbers printed at the precision their claim needs (no round-off digits in stored outputs)
 """
+from .general import evaluate_general, format_general
 from .policy import (
     evaluate_policy,
     evaluate_run,
@@ -20,11 +21,10 @@ from .policy import (
     summarize,
     win_rate,
 )
-from .general import evaluate_general, format_general
 from .precision import format_error
+from .rates import Z95, diff_in_diff, rate_errorbars, slice_mean, slice_rate, wilson_interval
 from .refusal import REFUSAL_DETECTOR, is_refusal, refusal_match
 from .setting import EVAL_SETTINGS, evaluate_for_setting, resolve_eval_setting
-from .rates import Z95, diff_in_diff, rate_errorbars, slice_mean, slice_rate, wilson_interval
 from .templates import format_template_table, template_overfit, template_table
 
 __all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference", "sample_responses", "summarize",

@@ -104,7 +104,7 @@ def summarize_general(samples: Sequence[dict]) -> dict:
     return summary
 
 
-def _pair_rows(pairs) -> tuple[list, list, list]:
+def _pair_rows(pairs: Iterable[dict]) -> tuple[list, list, list]:
     cols = ("prompt", "chosen", "rejected")
     rows = [dict(r) for r in pairs]
     for i, r in enumerate(rows):
@@ -115,7 +115,7 @@ def _pair_rows(pairs) -> tuple[list, list, list]:
 
 
 def implicit_reward_accuracy(policy: PreTrainedModel, ref: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                             pairs, beta: float = 0.1, template: str = "default") -> dict:
+                             pairs: Iterable[dict], beta: float = 0.1, template: str = "default") -> dict:
     """DPO implicit-reward accuracy and mean margin beta * h on held-out pairs, with 95% intervals.
 
     A pair scores 1 when beta * h > 0, 1/2 when it is exactly 0 (policy == ref gives 0.5), 0 otherwise; the
@@ -139,7 +139,7 @@ def implicit_reward_accuracy(policy: PreTrainedModel, ref: PreTrainedModel, toke
 
 
 def evaluate_general(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence,
-                     ref: PreTrainedModel | None = None, pairs=None,
+                     ref: PreTrainedModel | None = None, pairs: Iterable[dict] | None = None,
                      reward_fn: Callable[[Sequence, Sequence], np.ndarray] | None = None, beta: float = 0.1,
                      samples_per_prompt: int = 1, seed: int = 0, template: str = "default",
                      decoder: DecoderConfig | None = None) -> dict:

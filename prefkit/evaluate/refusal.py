@@ -48,7 +48,8 @@ _DECLINE_VERB = (r"(?:help(?=\s+(?:with|you|on|in|to|anyone|someone|people|them|
                  r"|encourage|condone|promote|facilitate|discuss|describe|explain how|tell you how|teach|show you how"
                  r"|advise (?:on|you)|help(?:ing)? you|be of (?:help|assistance)|go into"
                  r"|walk you through|continue|complete that|complete this|respond to|accommodate|grant)")
-_NEGATION = (r"(?:can't|cannot|won't|will not|wouldn't|would not|shouldn't|should not|must not|am unable to|'m unable to"
+_NEGATION = (r"(?:can't|cannot|won't|will not|wouldn't|would not|shouldn't|should not|must not"
+             r"|am unable to|'m unable to"
              r"|am not able to|'m not able to|am not going to|'m not going to|do not|don't|am not allowed to"
              r"|'m not allowed to|am not permitted to|'m not permitted to|won't be able to|will not be able to"
              r"|am not in a position to|'m not in a position to)")

@@ -14,7 +14,7 @@ does any tokenizer saved from a model trained on it; a BPE tokenizer of a hub mo
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -40,11 +40,11 @@ def speaks_world(tokenizer: PreTrainedTokenizerBase) -> bool:
         return False
 
 
-def _prompt_text(p) -> object:
+def _prompt_text(p: str | list | dict) -> str | list:
     return p["prompt"] if isinstance(p, dict) else p
 
 
-def foreign_prompt(prompts: Sequence | None):
+def foreign_prompt(prompts: Sequence | None) -> str | list | None:
     """The first prompt that is not a world prompt, or None when all are (None prompts: the world's held-out)."""
     for p in prompts or ():
         try:
@@ -75,11 +75,12 @@ def resolve_eval_setting(setting: str, tokenizer: PreTrainedTokenizerBase, promp
                          "(refusal rate by slice, length, KL) or 'auto'")
     if foreign is not None:
         raise ValueError(f"eval setting 'assistant' needs the world's own prompts, but {foreign!r} is not one "
-                         "(prefkit.worlds.assistant.prompt_info). Use eval setting 'general' for other prompts, or 'auto'")
+                         "(prefkit.worlds.assistant.prompt_info). Use eval setting 'general' for other prompts, "
+                         "or 'auto'")
     return "assistant"
 
 
-def _with_slice(p) -> dict:
+def _with_slice(p: str | list | dict) -> dict:
     """A {"prompt", "slice"} row; a world prompt given without a slice gets its world slice."""
     row = dict(p) if isinstance(p, dict) else {"prompt": p}
     if not row.get("slice"):
@@ -98,7 +99,7 @@ def default_general_prompts() -> list[dict]:
 def evaluate_for_setting(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                          ref: PreTrainedModel | None = None, prompts: Sequence | None = None, setting: str = "auto",
                          samples_per_prompt: int = 4, seed: int = 0, template: str = "default",
-                         decoder: DecoderConfig | None = None, pairs=None,
+                         decoder: DecoderConfig | None = None, pairs: Iterable[dict] | None = None,
                          reward_fn: Callable[[Sequence, Sequence], np.ndarray] | None = None,
                          beta: float = 0.1) -> dict:
     """eval.json in the setting ``resolve_eval_setting`` picks; the result records it under "setting".

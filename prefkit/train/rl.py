@@ -248,7 +248,8 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     if reward_fn is None and not config.reward_model and not speaks_world(tokenizer):
         raise ValueError("RL without a reward model optimizes the assistant world's gold reward, which only judges "
                          "a model that speaks the world; this policy's tokenizer does not (its free text scores as "
-                         "'ramble'). Give reward_model (--reward-model RUN_DIR, a kit-trained reward model) or reward_fn")
+                         "'ramble'). Give reward_model (--reward-model RUN_DIR, a kit-trained reward model) "
+                         "or reward_fn")
     config, recipe = apply_recipe(config, policy, "rl")
     if ref is None:
         ref = (load_policy(config.reference, dtype=config.torch_dtype(), with_tokenizer=False) if config.reference
