@@ -176,13 +176,14 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     rewards/accuracies, rewards/margins, logps/chosen, logps/rejected, grad_norm, learning_rate), the
     checkpoint and eval.json (``prefkit.evaluate.evaluate_run`` on held-out prompts against pi_ref).
     """
-    from ..evaluate import evaluate_run
+    from ..evaluate import evaluate_for_setting
 
     seed_everything(config.seed)
     if model is None:
         model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
+    eval_setting, eval_prompts = config.eval_plan(tokenizer)
     config, recipe = apply_recipe(config, model, "dpo")
     ref_name = None if ref is None else getattr(ref.config, "_name_or_path", None) or "a reference model object"
     # simpo and orpo train without pi_ref; they need it only for the evaluation's KL and win rate
@@ -203,6 +204,8 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
         decoder=DecoderConfig().as_dict() if config.eval_samples_per_prompt > 0 else {},
         base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
+    if main:
+        run.update_record(eval_setting=eval_setting)
 
     stats = EncodingStats()
     tensors = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], config.template,
@@ -241,8 +244,9 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     if main:
         run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
         if config.eval_samples_per_prompt > 0:
-            result = evaluate_run(model, tokenizer, ref=ref, samples_per_prompt=config.eval_samples_per_prompt,
-                                  seed=config.seed, template=config.template)
+            result = evaluate_for_setting(model, tokenizer, ref=ref, prompts=eval_prompts, setting=eval_setting,
+                                          samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
+                                          template=config.template, beta=config.beta)
             run.write_eval(result)
     accelerator.wait_for_everyone()
     model.prefkit_run = run  # where this model's record lives, for the caller

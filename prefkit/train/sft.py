@@ -50,12 +50,15 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
         model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
+    eval_setting, eval_prompts = config.eval_plan(tokenizer)
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
     config, recipe = apply_recipe(config, model, "sft")
     accelerator, run = start_run(config, "sft", tokenizer=tokenizer, recipe=recipe, data_version=data_version(dataset),
                                  template=config.template, reference=None, policy_version=None,
                                  base_model=model_name(model, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
+    if main:
+        run.update_record(eval_setting=eval_setting)
     stats = EncodingStats()  # every demonstration is tokenized once; a batch only pads its rows
     rows = encode_rows(tokenizer, dataset["prompt"], dataset["completion"], config.template, config.max_length, stats)
     if main:
@@ -71,10 +74,11 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
                          main_metric="logps/completion", accelerator=accelerator)
     model.eval()
     if main and config.eval_samples_per_prompt:
-        from ..evaluate import evaluate_run
+        from ..evaluate import evaluate_for_setting
 
-        run.write_eval(evaluate_run(model, tokenizer, samples_per_prompt=config.eval_samples_per_prompt,
-                                    seed=config.seed, template=config.template))
+        run.write_eval(evaluate_for_setting(model, tokenizer, prompts=eval_prompts, setting=eval_setting,
+                                            samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
+                                            template=config.template))
     if main:
         run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
     accelerator.wait_for_everyone()
