@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from ..core import seed_everything
 from ..data import data_version, load_demonstrations
-from ..models import EncodingStats, collate_rows, encode_rows, load_policy, prepare_for_training, sequence_logps
+from ..models import EncodingStats, collate_rows, load_policy, prepare_for_training, sequence_logps
+from ..models.encoding import ON_TRUNCATE
+from .pairs import encode_demonstrations
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .recipes import apply_recipe
-from .validate import NAME, PATH, Int
+from .validate import NAME, PATH, Int, OneOf
 
 
 @dataclass
@@ -30,9 +32,12 @@ class SFTConfig(TrainConfig):
     eval_samples_per_prompt: int | None = None
     """Held-out evaluation at the end (eval.json): samples per held-out prompt; 0 skips it. None = the model's
     recipe: 2 for the course's models, 0 for pretrained ones."""
+    on_truncate: str = "warn"
+    """A response cut at max_length: 'warn' keeps it cut (one warning counts them, with the first file:line),
+    'drop' removes the demonstration (counted in run.json 'encoding'), 'fail' stops with the file and line."""
 
     RULES = {"data": PATH, "model": PATH, "template": NAME, "max_length": Int(2),
-             "eval_samples_per_prompt": Int(0, optional=True)}
+             "eval_samples_per_prompt": Int(0, optional=True), "on_truncate": OneOf(ON_TRUNCATE)}
 
 
 def sft_step(model, batch):
@@ -52,12 +57,13 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
         raise ValueError("pass the tokenizer together with the model")
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
     config, recipe = apply_recipe(config, model, "sft")
+    stats = EncodingStats()  # every demonstration is tokenized once, before the run starts; a batch only pads its rows
+    rows = encode_demonstrations(tokenizer, dataset["prompt"], dataset["completion"], config.template,
+                                 config.max_length, config.on_truncate, stats)
     accelerator, run = start_run(config, "sft", tokenizer=tokenizer, recipe=recipe, data_version=data_version(dataset),
                                  template=config.template, reference=None, policy_version=None,
                                  base_model=model_name(model, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
-    stats = EncodingStats()  # every demonstration is tokenized once; a batch only pads its rows
-    rows = encode_rows(tokenizer, dataset["prompt"], dataset["completion"], config.template, config.max_length, stats)
     if main:
         run.update_record(encoding=stats.as_dict())
     micro = config.batch_size // config.grad_accum
