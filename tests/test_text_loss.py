@@ -92,7 +92,7 @@ def test_fail_names_the_file_line_and_the_fix(tok, cut_file):
 
 FOREIGN = [
     {"prompt": "wie komme ich zum bahnhof ?", "chosen": "gehen sie geradeaus und dann links .",
-     "rejected": "keine ahnung , fragen sie jemand anderen ."},
+     "rejected": "fragen sie jemand anderen im bahnhof ."},
     {"prompt": "comment faire une omelette ?", "chosen": "battez trois oeufs et faites cuire doucement .",
      "rejected": "mangez plutot une pomme ce matin ."},
 ]
@@ -160,7 +160,7 @@ def test_a_prompt_longer_than_max_length_stops_before_any_run_directory(tok, tmp
     cfg = _dpo_config(tmp_path, max_length=32)
     with pytest.raises(DataError, match=rf"{path}, line 2: the prompt is \d+ tokens and does not fit max_length=32"
                                         r".* Fix: raise --max-length above \d+, or shorten the prompt"):
-        dpo(cfg, model, tok, dataset=load_preferences(path))
+        dpo(cfg, model, tokenizer=tok, dataset=load_preferences(path))
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
@@ -169,7 +169,7 @@ def test_run_json_records_the_counts(tok, tmp_path, cut_file):
     model = tiny_world_lm(tok, hidden=16, layers=1)
     cfg = _dpo_config(tmp_path, max_length=max_length, on_truncate="drop")
     with pytest.warns(DataWarning):
-        dpo(cfg, model, tok, dataset=load_preferences(path))
+        dpo(cfg, model, tokenizer=tok, dataset=load_preferences(path))
     (run,) = (tmp_path / "runs").iterdir()
     enc = json.loads((run / "run.json").read_text())["encoding"]
     assert enc["dropped"] == len(cut) and enc["on_truncate"] == "drop"

@@ -45,11 +45,13 @@ def encode_pairs(tokenizer, prompts, chosen, rejected, template="default", max_l
     cut (N' < N; their positions in ``stats.dropped_rows``); ``"fail"`` raises ``DataError`` at the first.
     """
     stats = stats if stats is not None else EncodingStats()
-    both = None if sources is None else list(sources) * 2
+    both = None if sources is None else [s for s in sources for _ in (0, 1)]
     w, l = shared_prompt(tokenize_rows(tokenizer, prompts, chosen, template, stats, sources),
                          tokenize_rows(tokenizer, prompts, rejected, template, stats, sources))
-    rows = truncate_rows(tokenizer, w + l, max_length, stats, on_truncate, both)
     n = len(w)
+    # pair by pair (y_w, y_l, y_w, ...), so the first row named is the first line of the file that is affected
+    cut = truncate_rows(tokenizer, [r for pair in zip(w, l) for r in pair], max_length, stats, on_truncate, both)
+    rows = cut[0::2] + cut[1::2]
     keep = [i for i in range(n) if rows[i] is not None and rows[n + i] is not None]
     dropped = sorted(set(range(n)) - set(keep))
     stats.dropped += len(dropped)
