@@ -185,3 +185,46 @@ def test_the_cli_lists_on_truncate_and_rejects_other_names(capsys):
     assert main(["dpo", "--on-truncate", "skip", "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "--on-truncate" in err and all(name in err for name in ("warn", "drop", "fail"))
+
+
+RANK_SCRIPT = '''
+import sys
+from pathlib import Path
+import torch
+from prefkit.train import SFTConfig
+from prefkit.train.start import start_run
+out = Path(sys.argv[1])
+cfg = SFTConfig(run_dir=str(out / "finished"), device="cpu", progress=False)
+try:
+    accelerator, run = start_run(cfg, "sft")
+    verdict = "started"
+except Exception as exc:
+    verdict = f"{type(exc).__name__}: {exc}"
+rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+(out / f"rank{rank}.txt").write_text(verdict)
+if torch.distributed.is_initialized():
+    torch.distributed.destroy_process_group()
+'''
+
+
+@pytest.mark.slow
+def test_a_rejected_run_directory_stops_every_rank(tmp_path):
+    """Two gloo processes on a finished run directory without --resume: both raise, neither waits for the other."""
+    import os
+    import subprocess
+    import sys
+
+    from test_distributed import _env, _free_port
+
+    (tmp_path / "finished").mkdir()
+    (tmp_path / "finished" / "run.json").write_text(json.dumps({"status": "finished"}))
+    script = tmp_path / "rank_script.py"
+    script.write_text(RANK_SCRIPT)
+    env = dict(_env(), PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+                           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script),
+                           str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        verdict = (tmp_path / f"rank{rank}.txt").read_text()
+        assert verdict.startswith("RunDirError: ") and "already holds a run" in verdict and "--resume" in verdict

@@ -28,6 +28,7 @@ from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_preferences, resolve_data, select_pairs
 from .recipes import apply_recipe
 from .refcache import cached_reference_logps, module_hash
+from .start import check_config
 from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, require
 
 KINDS = PREFERENCE_KINDS + ("simpo", "orpo")
@@ -201,6 +202,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     dataset = dataset if dataset is not None else load_preferences(resolve_data(config.data), config.split)
     version = data_version(dataset)
     ref_hash = module_hash(ref) if ref is not None else None
+    check_config(config, tokenizer)
     stats = EncodingStats()  # encoded before the run starts: a row that cannot be used leaves no run directory
     tensors, _ = encode_preferences(tokenizer, dataset, config.template, config.max_length, config.on_truncate, stats)
     accelerator, run = start_run(

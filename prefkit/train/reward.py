@@ -37,6 +37,7 @@ from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_preferences, resolve_data, select_pairs
 from .recipes import apply_recipe
 from .rewards import pooled_rewards
+from .start import check_config
 from .validate import NAME, OPTIONAL_NAME, PATH, Int, OneOf, Real
 
 
@@ -209,6 +210,7 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         dataset = load_preferences(data, config.split)
         if eval_dataset is None and config.eval_split:
             eval_dataset = load_preferences(data, config.eval_split)
+    check_config(config, tokenizer)
     stats = EncodingStats()  # encoded before the run starts: a row that cannot be used leaves no run directory
     tensors = encode_reward_pairs(tokenizer, dataset, config.template, config.max_length, config.use_margin, stats,
                                   config.on_truncate)

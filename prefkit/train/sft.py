@@ -16,6 +16,7 @@ from .pairs import encode_demonstrations
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .recipes import apply_recipe
+from .start import check_config
 from .validate import NAME, PATH, Int, OneOf
 
 
@@ -57,6 +58,7 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
         raise ValueError("pass the tokenizer together with the model")
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
     config, recipe = apply_recipe(config, model, "sft")
+    check_config(config, tokenizer)
     stats = EncodingStats()  # every demonstration is tokenized once, before the run starts; a batch only pads its rows
     rows = encode_demonstrations(tokenizer, dataset["prompt"], dataset["completion"], config.template,
                                  config.max_length, config.on_truncate, stats)
