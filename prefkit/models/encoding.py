@@ -140,28 +140,39 @@ def _count_unknown(tokenizer, rows: list, sources: Sequence[str] | None, stats: 
                 stats.first_unknown = _where(sources, i)
 
 
+def _shorten(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width] + "..."
+
+
 def _where(sources: Sequence[str] | None, i: int) -> str:
     return sources[i] if sources is not None else f"row {i + 1}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def data_warning(stats: EncodingStats, what: str = "sequences") -> str | None:
     """The one ``DataWarning`` text for what encoding cut, dropped or could not read; None when nothing was."""
     parts = []
     if stats.truncated:
-        fate = {"warn": "kept cut", "drop": f"dropped ({stats.dropped} {what.rstrip('s')}s removed)"}.get(
-            stats.on_truncate, stats.on_truncate)
+        fate, fix = {"warn": ("kept cut", "pass --on-truncate drop (remove them) or fail (stop at the first)"),
+                     "drop": (f"dropped ({_count(stats.dropped, what.rstrip('s'))} removed)", "nothing is cut now, "
+                              "but the data is smaller")}.get(stats.on_truncate, (stats.on_truncate, ""))
         parts.append(f"{stats.truncated} of {stats.rows} responses cut at max_length={stats.max_length} "
                      f"({stats.lost_end_of_turn} lost their end-of-turn token, so the model never sees them end; "
                      f"first: {stats.first_truncated}), {fate}. Raise --max-length (the longest is {stats.longest} "
-                     f"tokens), or pass --on-truncate drop or fail")
+                     f"tokens), or {fix}")
     if stats.identical_pairs:
-        parts.append(f"{stats.identical_pairs} pairs whose chosen and rejected encode to the same tokens (first: "
-                     f"{stats.first_identical}): they carry no preference signal. Fix or remove them in the data")
+        parts.append(f"{_count(stats.identical_pairs, 'pair')} whose chosen and rejected encode to the same tokens "
+                     f"(first: {stats.first_identical}): they carry no preference signal. Fix or remove them in the "
+                     f"data")
     if stats.unknown_rate > UNKNOWN_RATE_WARN:
-        parts.append(f"{stats.unknown_rate:.0%} of the tokens are tokenizer {stats.tokenizer!r}'s unknown token "
-                     f"{stats.unknown_token!r} (first: {stats.first_unknown}): the text is in a language or script "
-                     f"it was not built for, and every unknown word looks the same to the model. Use a tokenizer "
-                     f"that covers the language (a byte-level BPE such as SmolLM2's, or one trained on that language)")
+        parts.append(f"{stats.unknown_rate:.0%} of the tokens are the unknown token {stats.unknown_token!r} of "
+                     f"tokenizer {stats.tokenizer!r} (first: {stats.first_unknown}): the text is in a language or "
+                     f"script it was not built for, and every unknown word looks the same to the model. Use a "
+                     f"tokenizer that covers the language (a byte-level BPE such as SmolLM2's, or one trained on "
+                     f"that language)")
     return "; ".join(parts) or None
 
 
@@ -301,7 +312,7 @@ def truncate_rows(tokenizer, rows: list[Row], max_length: int | None, stats: Enc
             where = _where(sources, i)
             if n >= max_length:
                 raise DataError(where, None, f"the prompt is {n} tokens and does not fit max_length="
-                                f"{max_length} with any response token ({tokenizer.decode(ids[:n])[:200]!r})",
+                                f"{max_length} with any response token ({_shorten(tokenizer.decode(ids[:n]))!r})",
                                 f"raise --max-length above {n}, or shorten the prompt")
             if on_truncate == "fail":
                 raise DataError(where, None, f"the response is cut at max_length={max_length} (prompt + response "
