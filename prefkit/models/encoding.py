@@ -156,13 +156,14 @@ def data_warning(stats: EncodingStats, what: str = "sequences") -> str | None:
     """The one ``DataWarning`` text for what encoding cut, dropped or could not read; None when nothing was."""
     parts = []
     if stats.truncated:
-        fate, fix = {"warn": ("kept cut", "pass --on-truncate drop (remove them) or fail (stop at the first)"),
-                     "drop": (f"dropped ({_count(stats.dropped, what.rstrip('s'))} removed)", "nothing is cut now, "
-                              "but the data is smaller")}.get(stats.on_truncate, (stats.on_truncate, ""))
+        longest = f"Raise --max-length (the longest is {stats.longest} tokens)"
+        fate, fix = {"warn": ("kept cut", f"{longest}, or pass --on-truncate drop (remove them) or fail (stop at "
+                              f"the first)"),
+                     "drop": (f"dropped ({_count(stats.dropped, what.rstrip('s'))} removed)", f"{longest} to keep "
+                              f"them")}.get(stats.on_truncate, (stats.on_truncate, longest))
         parts.append(f"{stats.truncated} of {stats.rows} responses cut at max_length={stats.max_length} "
                      f"({stats.lost_end_of_turn} lost their end-of-turn token, so the model never sees them end; "
-                     f"first: {stats.first_truncated}), {fate}. Raise --max-length (the longest is {stats.longest} "
-                     f"tokens), or {fix}")
+                     f"first: {stats.first_truncated}), {fate}. {fix}")
     if stats.identical_pairs:
         parts.append(f"{_count(stats.identical_pairs, 'pair')} whose chosen and rejected encode to the same tokens "
                      f"(first: {stats.first_identical}): they carry no preference signal. Fix or remove them in the "
