@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from prefkit.cli import main
-from prefkit.data import DataError, DataWarning, load_preferences
+from prefkit.data import DataError, DataWarning, load_preferences, row_sources
 from prefkit.models import EncodingStats, tokenize_rows
 from prefkit.models.encoding import UNKNOWN_RATE_WARN, unknown_token_id
 from prefkit.train import DPOConfig, dpo
@@ -228,3 +228,19 @@ def test_a_rejected_run_directory_stops_every_rank(tmp_path):
     for rank in (0, 1):
         verdict = (tmp_path / f"rank{rank}.txt").read_text()
         assert verdict.startswith("RunDirError: ") and "already holds a run" in verdict and "--resume" in verdict
+
+
+def test_sft_names_the_line_of_a_cut_demonstration_and_drops_it(tok, tmp_path):
+    from prefkit.data import load_demonstrations
+    from prefkit.train.pairs import encode_demonstrations
+
+    rows = [{"prompt": "how do i write a resume ?", "completion": "list your jobs ."},
+            {"prompt": "how do i write a resume ?", "completion": " ".join(["list your jobs ."] * 10)}]
+    path = tmp_path / "sft.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = load_demonstrations(path)
+    stats = EncodingStats()
+    with pytest.warns(DataWarning, match=rf"first: {path}, line 2\), dropped \(1 demonstration removed\)"):
+        kept = encode_demonstrations(tok, data["prompt"], data["completion"], max_length=24, on_truncate="drop",
+                                     stats=stats, sources=row_sources(data))
+    assert len(kept) == 1 and stats.dropped_rows == [1] and stats.truncated == 1

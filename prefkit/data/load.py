@@ -20,8 +20,14 @@ _PROVENANCE: dict[str, tuple[str, list]] = {}
 """Dataset fingerprint -> (source, line of each row): kept beside the Dataset so its columns stay as they are."""
 
 
+def remember_lines(dataset, source: str, lines: list[int]):
+    """Record where each row of ``dataset`` comes from (for ``row_sources``); returns the dataset."""
+    _PROVENANCE[dataset._fingerprint] = (str(source), list(lines))
+    return dataset
+
+
 def row_sources(dataset) -> list[str]:
-    """``"<source>, line <n>"`` of each row of a dataset ``load_preferences`` built (as ``DataError`` words it).
+    """``"<source>, line <n>"`` of each row of a dataset ``load_preferences`` (or ``load_demonstrations``) built (as ``DataError`` words it).
 
     A dataset changed since (``select``, ``shuffle``, ``map``: a new fingerprint) or built elsewhere gets
     ``"<source>, row <i>"`` (1-based, in its present order), with the source from its description when there is one.
@@ -157,8 +163,7 @@ def validate_records(records: list[tuple[int, object]], source: str):
     except Exception as exc:  # Arrow can still reject nested values of mixed shapes
         raise DataError(source, None, f"the records could not be stored as a table ({exc})",
                         "make every record use the same keys and value types") from exc
-    _PROVENANCE[dataset._fingerprint] = (source, lines)
-    return dataset
+    return remember_lines(dataset, source, lines)
 
 
 def load_preferences(source: str | Path, split: str | None = None):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 
 from ..core import seed_everything
-from ..data import data_version, load_demonstrations
+from ..data import data_version, load_demonstrations, row_sources
 from ..models import EncodingStats, collate_rows, load_policy, prepare_for_training, sequence_logps
 from ..models.encoding import ON_TRUNCATE
 from .pairs import encode_demonstrations
@@ -61,7 +61,7 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
     check_config(config, tokenizer)
     stats = EncodingStats()  # every demonstration is tokenized once, before the run starts; a batch only pads its rows
     rows = encode_demonstrations(tokenizer, dataset["prompt"], dataset["completion"], config.template,
-                                 config.max_length, config.on_truncate, stats)
+                                 config.max_length, config.on_truncate, stats, row_sources(dataset))
     accelerator, run = start_run(config, "sft", tokenizer=tokenizer, recipe=recipe, data_version=data_version(dataset),
                                  template=config.template, reference=None, policy_version=None,
                                  base_model=model_name(model, config.model))
