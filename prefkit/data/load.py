@@ -27,7 +27,7 @@ def remember_lines(dataset, source: str, lines: list[int]):
 
 
 def row_sources(dataset) -> list[str]:
-    """``"<source>, line <n>"`` of each row of a dataset ``load_preferences`` (or ``load_demonstrations``) built (as ``DataError`` words it).
+    """``"<source>, line <n>"`` of each row of a dataset ``load_preferences`` or ``load_demonstrations`` built.
 
     A dataset changed since (``select``, ``shuffle``, ``map``: a new fingerprint) or built elsewhere gets
     ``"<source>, row <i>"`` (1-based, in its present order), with the source from its description when there is one.

@@ -167,4 +167,5 @@ def _share_verdict(error: Exception | None) -> None:
                                                                   f"{text}")
 
 
-__all__ = ["BOOKKEEPING", "check_config", "make_accelerator", "create_run_dir", "model_name", "config_changes", "start_run"]
+__all__ = ["BOOKKEEPING", "check_config", "make_accelerator", "create_run_dir", "model_name", "config_changes",
+           "start_run"]
