@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from world_models import tiny_world_lm, world_tokenizer
 
 from prefkit.cli import main
 from prefkit.data import DataError, DataWarning, load_preferences, row_sources
@@ -15,7 +16,6 @@ from prefkit.models import EncodingStats, tokenize_rows
 from prefkit.models.encoding import UNKNOWN_RATE_WARN, unknown_token_id
 from prefkit.train import DPOConfig, dpo
 from prefkit.train.pairs import encode_preferences
-from world_models import tiny_world_lm, world_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "data" / "assistant" / "prefs" / "clean" / "train.jsonl"

@@ -12,9 +12,9 @@ from ..core import seed_everything
 from ..data import data_version, load_demonstrations, row_sources
 from ..models import EncodingStats, collate_rows, load_policy, prepare_for_training, sequence_logps
 from ..models.encoding import ON_TRUNCATE
-from .pairs import encode_demonstrations
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
+from .pairs import encode_demonstrations
 from .recipes import apply_recipe
 from .start import check_config
 from .validate import NAME, PATH, Int, OneOf
