@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import DataError
+from .load import remember_lines
 from .read import read_records
 from .schema import _check_messages, _Where
 
@@ -79,7 +80,7 @@ def load_demonstrations(path: str | Path):
         row, fmt = _demonstration(rec, _Where(str(path), line))
         rows.append((line, row, fmt))
     _one_format(rows, path)
-    return Dataset.from_list([row for _, row, _ in rows])
+    return remember_lines(Dataset.from_list([row for _, row, _ in rows]), str(path), [line for line, _, _ in rows])
 
 
 def load_prompts(path: str | Path) -> list:

@@ -22,11 +22,13 @@ from ..core import seed_everything
 from ..data import data_version, load_preferences
 from ..losses import PREFERENCE_KINDS, implicit_reward, log_odds, orpo_loss, preference_loss, simpo_loss
 from ..models import DecoderConfig, EncodingStats, load_policy, prepare_for_training, token_logps
+from ..models.encoding import ON_TRUNCATE
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
-from .pairs import encode_pairs, resolve_data, select_pairs
+from .pairs import encode_preferences, resolve_data, select_pairs
 from .recipes import apply_recipe
 from .refcache import cached_reference_logps, module_hash
+from .start import check_config
 from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, require
 
 KINDS = PREFERENCE_KINDS + ("simpo", "orpo")
@@ -79,11 +81,14 @@ class DPOConfig(TrainConfig):
     """Preference pairs per optimizer step (each is two sequences: y_w and y_l)."""
     log_every: int = 5
     """Write a metrics row every this many steps."""
+    on_truncate: str = "warn"
+    """A response cut at max_length: 'warn' keeps it cut (one warning counts them, with the first file:line),
+    'drop' removes the pair (counted in run.json 'encoding'), 'fail' stops with the file and line."""
 
     RULES = {"beta": Real(0, open_lo=True), "kind": OneOf(KINDS), "eps": Real(0, 1), "simpo_gamma": Real(),
              "data": PATH, "split": NAME, "model": PATH, "reference": OPTIONAL_PATH, "template": NAME,
              "logps": OneOf(("sum", "mean")), "max_length": Int(2), "cache_dir": OPTIONAL_PATH,
-             "eval_samples_per_prompt": Int(0, optional=True)}
+             "eval_samples_per_prompt": Int(0, optional=True), "on_truncate": OneOf(ON_TRUNCATE)}
 
     def __post_init__(self):
         super().__post_init__()
@@ -198,6 +203,9 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     dataset = dataset if dataset is not None else load_preferences(resolve_data(config.data), config.split)
     version = data_version(dataset)
     ref_hash = module_hash(ref) if ref is not None else None
+    check_config(config, tokenizer)
+    stats = EncodingStats()  # encoded before the run starts: a row that cannot be used leaves no run directory
+    tensors, _ = encode_preferences(tokenizer, dataset, config.template, config.max_length, config.on_truncate, stats)
     accelerator, run = start_run(
         config, "dpo", tokenizer=tokenizer, recipe=recipe, data_version=version, template=config.template,
         reference=ref_name, policy_version=None,
@@ -206,10 +214,6 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
     if main:
         run.update_record(eval_setting=eval_setting)
-
-    stats = EncodingStats()
-    tensors = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], config.template,
-                           config.max_length, stats=stats)
     if main:
         run.update_record(encoding=stats.as_dict())
     if config.kind not in REFERENCE_FREE and config.precompute_ref:
@@ -231,7 +235,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
         ref.to(accelerator.device)
 
     micro = config.batch_size // config.grad_accum
-    order = BatchOrder(len(dataset), micro, config.seed)
+    order = BatchOrder(len(tensors["chosen_input_ids"]), micro, config.seed)
     step_ref = None if config.precompute_ref else ref
 
     def step_fn(m, batch):
