@@ -88,7 +88,12 @@ def english_rows(cfg: EnglishConfig) -> dict[str, list[dict]]:
     """{'train': pairs, 'test': pairs, 'eval_prompts': prompts}, deterministic in ``cfg.seed``."""
     rng = random.Random(cfg.seed)
     by_name = {t.name: t for t in TRAIN_TOPICS + HELDOUT_TOPICS}
-    train = [make_pair(p, by_name[p["topic"]], rng) for p in prompts_of(TRAIN_TOPICS, TRAIN_FRAMES)]
+    pairs = [make_pair(p, by_name[p["topic"]], rng) for p in prompts_of(TRAIN_TOPICS, TRAIN_FRAMES)]
+    per_slice = [[r for r in pairs if r["slice"] == s] for s in SLICES]
+    for rows in per_slice:
+        rng.shuffle(rows)
+    # slices interleaved (benign, borderline, harmful, benign, ...): any prefix 'train[:3k]' is balanced
+    train = [r for group in zip(*per_slice) for r in group]
     evals, test = [], []
     for s in SLICES:
         pool = [p for p in prompts_of(HELDOUT_TOPICS, HELDOUT_FRAMES) if p["slice"] == s]
@@ -157,7 +162,8 @@ versions. Rubric version `{RUBRIC_VERSION}`. Chapter 06 trains SmolLM2-135M-Inst
 
 - `prefs/train.jsonl`: one pair (x, y_w, y_l) for each of the {n_train} training prompts ({len(TRAIN_TOPICS)}
   topics, {len(TRAIN_FRAMES)} phrasings each of two requests). TRL's standard format (prompt, chosen, rejected
-  strings) plus slice, topic, rejected_kind, annotator and rubric_version.
+  strings) plus slice, topic, rejected_kind, annotator and rubric_version. Rows are shuffled and the slices
+  interleaved, so a prefix such as `train[:48]` holds each slice equally.
 - `prefs/test.jsonl`: pairs on held-out prompts, for the held-out implicit-reward accuracy only.
 - `eval_prompts.jsonl`: held-out prompts (prompt, slice, topic) for the behaviour audit; none of them is in
   `prefs/test.jsonl`.

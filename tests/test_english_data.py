@@ -40,6 +40,7 @@ def test_files_load_through_the_kit_with_no_warning_and_expected_counts(train, t
     assert len(train) == 300 and len(test) == 60
     assert counts(list(train)) == {s: 100 for s in SLICES}
     assert counts(list(test)) == {s: 20 for s in SLICES}
+    assert counts(list(train.select(range(48)))) == {s: 16 for s in SLICES}  # a prefix is balanced too
     prompts = _eval_prompts()
     assert len(prompts) == 48 and counts(prompts) == {s: 16 for s in SLICES}
     assert all(set(p) == {"prompt", "slice", "topic"} for p in prompts)
