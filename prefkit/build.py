@@ -1,8 +1,9 @@
 """``prefkit build-data`` / ``make data``: regenerate the shipped datasets and the reference policy from seeds.
 
-Everything under data/assistant/ and data/models/assistant-sft/ comes from here, deterministically: the same
-seeds give byte-identical JSONL files (and so the same data versions) on any machine, and the same reference
-policy on the same kind of machine (floating-point sums may differ across CPU types and thread counts).
+Everything under data/assistant/, data/english/ (``prefkit.build_english``) and data/models/assistant-sft/ comes
+from here, deterministically: the same seeds give byte-identical JSONL files (and so the same data versions) on
+any machine, and the same reference policy on the same kind of machine (floating-point sums may differ across CPU
+types and thread counts).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .build_english import EnglishConfig, build_english
 from .core import DATA_DIR, atomic_write_bytes, seed_everything
 from .data import data_version, load_demonstrations, load_preferences
 from .worlds import assistant as world
@@ -129,13 +131,17 @@ def build(cfg: BuildConfig | None = None) -> dict:
     print(f"datasets written to {Path(cfg.out) / 'assistant'} in {time.perf_counter() - t0:.1f} s")
     for name, (path, version, counts) in made.items():
         print(f"  {name:<24} {version}  {counts}")
+    english = build_english(EnglishConfig(out=cfg.out, seed=cfg.seed))
+    print(f"English preferences written to {Path(cfg.out) / 'english'}")
+    for name, (path, version, counts) in english.items():
+        print(f"  {name:<24} {version}  {counts}")
     info = None
     if cfg.model:
         info = build_model(cfg, made["sft"][0])
         print(f"reference policy written to {Path(cfg.out) / 'models' / 'assistant-sft'} "
               f"({info['params'] / 1e6:.2f} M parameters, SFT {info['seconds']:.0f} s)")
         print(info["table"])
-    return {"datasets": made, "model": info}
+    return {"datasets": made, "english": english, "model": info}
 
 
 def _write_dataset_card(root: Path, cfg: BuildConfig, made: dict) -> None:
