@@ -169,3 +169,26 @@ def test_dpo_records_the_setting_it_evaluated_in(family, tmp_path):
         assert "kl/k3" in result and len(result["samples"]) == 2
         implicit = result["implicit_reward"]
         assert implicit["n"] == 1 and implicit["beta"] == cfg.beta and 0 <= implicit["accuracy"] <= 1
+
+
+def test_prefkit_eval_uses_the_general_setting_for_a_bpe_model_and_refuses_a_forced_assistant(tmp_path, capsys):
+    import json
+
+    from prefkit.cli import main
+    tok = build_family("chatml")
+    folder = tmp_path / "model"
+    tiny_world_lm(tok, hidden=16, layers=1).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    prompts, pairs = tmp_path / "prompts.jsonl", tmp_path / "pairs.jsonl"
+    prompts.write_text('{"prompt": "How do I bake bread?", "slice": "benign"}\n{"prompt": "Hi"}\n')
+    pairs.write_text('{"prompt": "How do I bake bread?", "chosen": "Mix and bake.", "rejected": "No."}\n')
+    assert main(["eval", "--model", str(folder), "--ref", str(folder), "--eval-prompts", str(prompts), "--eval-pairs",
+                 str(pairs), "--samples-per-prompt", "1", "--max-new-tokens", "4", "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "refusal-v1" in out and "implicit-reward accuracy 0.50" in out
+    run = out.strip().splitlines()[-1].split("run directory: ")[1]
+    result = json.loads(open(f"{run}/eval.json").read())
+    record = json.loads(open(f"{run}/run.json").read())
+    assert result["setting"] == record["eval_setting"] == "general" and result["implicit_reward"]["ties"] == 1
+    with pytest.raises(SystemExit, match="--eval-setting assistant: .*'general'"):
+        main(["eval", "--model", str(folder), "--eval-setting", "assistant", "--output-dir", str(tmp_path)])
