@@ -11,6 +11,7 @@ import torch
 from prefkit.data import DataError, load_eval_prompts
 from prefkit.evaluate import (EVAL_SETTINGS, REFUSAL_DETECTOR, evaluate_for_setting, evaluate_general, format_general,
                               resolve_eval_setting)
+from prefkit.evaluate.rates import slice_rate
 from prefkit.evaluate.setting import speaks_world
 from prefkit.models import DecoderConfig
 from prefkit.worlds import assistant as world
@@ -131,6 +132,8 @@ def test_evaluate_general_on_smollm2_gives_rates_with_intervals_and_a_tie_at_ste
     assert result["kl/k1"] == 0.0
     assert result["reward"] == pytest.approx(sum(len(s["response"]) for s in result["samples"]) / 4)
     assert len(result["samples"]) == 4 and all("refusal_match" in s for s in result["samples"])
+    harmful = slice_rate(result["samples"], "harmful", "answer")
+    assert harmful["p"] == summary["harmful_compliance"] and list(harmful["ci95"]) == summary["harmful_compliance_ci95"]
     assert result["reference"]["refusal_rate"] == summary["refusal_rate"]
     table = format_general(result)
     print(table)
