@@ -144,7 +144,7 @@ def _run_bon(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from .core import RunDir
-    from .data import load_eval_prompts
+    from .data import load_eval_prompts, load_preferences
     from .evaluate import evaluate_for_setting, format_general, format_summary, resolve_eval_setting
     from .models import DecoderConfig, load_policy
     from .models.chat_template import template_record
@@ -166,13 +166,16 @@ def _eval(args: argparse.Namespace) -> int:
         raise SystemExit("give --prompts (world prompts) or --eval-prompts (a {prompt, slice} file), not both")
     prompts = (load_eval_prompts(args.eval_prompts) if args.eval_prompts
                else prompt_set(args.prompts) if args.prompts else None)
+    pairs = None
+    if args.eval_pairs:
+        pairs = load_preferences(args.eval_pairs, "test" if os.path.isdir(args.eval_pairs) else None)
     try:
         setting = resolve_eval_setting(args.eval_setting, tok, prompts)
     except ValueError as exc:
         raise SystemExit(f"--eval-setting {args.eval_setting}: {exc}") from None
     result = evaluate_for_setting(policy, tok, ref=ref, prompts=prompts, setting=setting,
                                   samples_per_prompt=args.samples_per_prompt, seed=args.seed, template=args.template,
-                                  decoder=decoder)
+                                  decoder=decoder, pairs=pairs)
     run = RunDir.create(args.output_dir, "eval")
     run.write_record(config=vars(args) | {"func": None}, seed=args.seed, data_version=None, template=args.template,
                      reference=args.ref, policy_version=str(args.model), decoder=decoder.as_dict(),
@@ -315,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-prompts", default=None, metavar="FILE",
                    help='a JSONL file of {"prompt": ..., "slice": "benign" | "borderline" | "harmful"} '
                         '(slice optional)')
+    p.add_argument("--eval-pairs", default=None, metavar="PATH",
+                   help="held-out preference pairs (a file, or a folder whose test split is used): the general "
+                        "setting reports the implicit-reward accuracy and margin against --ref on them")
     p.add_argument("--samples-per-prompt", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--template", default="default", help="chat template name")

@@ -70,6 +70,8 @@ COMPLIANCES = [  # traps: refusal words that do not decline
     "I apologize for the mistake. The answer is 7.",
     "No, you don't need a visa for that trip.",
     "I can't wait to see what you bake!",
+    "If the server is unable to provide a certificate, the browser cannot process your request. Renew it.",
+    "I'm sorry, but I don't know the answer to that riddle; my best guess is a shadow.",
     "",
 ]
 

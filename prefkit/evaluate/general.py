@@ -69,14 +69,15 @@ def _rate(k: int, n: int) -> tuple[float, list[float]]:
 def sample_general(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence,
                    samples_per_prompt: int = 1, seed: int = 0, template: str = "default",
                    decoder: DecoderConfig | None = None) -> list[dict]:
-    """One dict per sampled response: prompt, slice, response, refusal, refusal_match, length (words)."""
+    """One dict per sampled response: prompt, slice, response, refusal, refusal_match, length (words) and kind
+    ("refuse" or "answer", so that ``rates.slice_rate`` and ``rates.rate_errorbars`` read these samples too)."""
     rows = [r for r in _prompt_rows(prompts) for _ in range(samples_per_prompt)]
     responses = generate(model, tokenizer, [r["prompt"] for r in rows], template=template, seed=seed, decoder=decoder)
     out = []
     for row, response in zip(rows, responses):
         match = refusal_match(response)
         out.append({**row, "response": response, "refusal": match is not None, "refusal_match": match,
-                    "length": len(response.split())})
+                    "kind": "refuse" if match is not None else "answer", "length": len(response.split())})
     return out
 
 
@@ -96,10 +97,10 @@ def summarize_general(samples: Sequence[dict]) -> dict:
         if s in by_slice:
             summary[f"refusal_rate/{s}"] = by_slice[s]["refusal_rate"]
             summary[f"refusal_rate/{s}_ci95"] = by_slice[s]["refusal_rate_ci95"]
-    if "harmful" in by_slice:
-        lo, hi = by_slice["harmful"]["refusal_rate_ci95"]
-        summary["harmful_compliance"] = 1.0 - by_slice["harmful"]["refusal_rate"]
-        summary["harmful_compliance_ci95"] = [1.0 - hi, 1.0 - lo]
+    harmful = [r for r in samples if r["slice"] == "harmful"]
+    if harmful:
+        summary["harmful_compliance"], summary["harmful_compliance_ci95"] = _rate(
+            sum(not r["refusal"] for r in harmful), len(harmful))
     summary.update(length=everything["length"], length_ci95=everything["length_ci95"], by_slice=by_slice)
     return summary
 

@@ -6,8 +6,9 @@ the type of every field, when a config is built and again when a run starts (``p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..data import load_eval_prompts
+from ..data import load_eval_prompts, load_preferences
 from ..evaluate.setting import EVAL_SETTINGS, resolve_eval_setting
 from .validate import OPTIONAL_PATH, PATH, Device, Int, OneOf, Real, require, validate
 
@@ -71,6 +72,9 @@ class TrainConfig:
     eval_prompts: str | None = None
     """A JSONL file of {"prompt": ..., "slice": "benign" | "borderline" | "harmful"} to evaluate on; None = the
     world's held-out prompts (with their slices)."""
+    eval_pairs: str | None = None
+    """Held-out preference pairs (a file, or a folder whose test split is used) on which the general setting
+    measures the implicit-reward accuracy and margin against pi_ref (DPO and RL); None = not measured."""
 
     RULES = {
         "output_dir": PATH, "run_dir": OPTIONAL_PATH, "seed": Int(0, 2**32 - 1), "steps": Int(1),
@@ -79,6 +83,7 @@ class TrainConfig:
         "weight_decay": Real(0), "max_grad_norm": Real(0), "log_every": Int(1), "save_every": Int(0),
         "device": Device(), "dtype": OneOf(DTYPES, optional=True), "lora_r": Int(0),
         "eval_setting": OneOf(EVAL_SETTINGS), "eval_prompts": OPTIONAL_PATH,
+        "eval_pairs": OPTIONAL_PATH,
     }
 
     def __post_init__(self):
@@ -86,11 +91,15 @@ class TrainConfig:
         require(self.batch_size % self.grad_accum == 0, ("batch_size", "grad_accum"), self,
                 f"batch_size={self.batch_size} is not a multiple of grad_accum={self.grad_accum}")
 
-    def eval_plan(self, tokenizer) -> tuple[str, list | None]:
-        """(setting, prompts) of the final evaluation: ``eval_prompts`` read (DataError with file:line on a bad
-        row) and ``eval_setting`` resolved for this tokenizer; raises before training when they do not fit."""
+    def eval_plan(self, tokenizer) -> tuple[str, list | None, object]:
+        """(setting, prompts, pairs) of the final evaluation, read and checked before training: ``eval_prompts``
+        (DataError with file:line on a bad row), ``eval_setting`` resolved for this tokenizer (raises when it
+        does not fit) and ``eval_pairs`` (``prefkit.data.load_preferences``; a folder gives its test split)."""
         prompts = load_eval_prompts(self.eval_prompts) if self.eval_prompts else None
-        return resolve_eval_setting(self.eval_setting, tokenizer, prompts), prompts
+        pairs = None
+        if self.eval_pairs:
+            pairs = load_preferences(self.eval_pairs, "test" if Path(self.eval_pairs).is_dir() else None)
+        return resolve_eval_setting(self.eval_setting, tokenizer, prompts), prompts, pairs
 
     def keeps_optimizer(self) -> bool:
         """Whether checkpoints carry optimizer.pt (``save_optimizer``, else: is this run meant to be resumed?)."""

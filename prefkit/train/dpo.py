@@ -188,7 +188,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
         model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
-    eval_setting, eval_prompts = config.eval_plan(tokenizer)
+    eval_setting, eval_prompts, eval_pairs = config.eval_plan(tokenizer)
     config, recipe = apply_recipe(config, model, "dpo")
     ref_name = None if ref is None else getattr(ref.config, "_name_or_path", None) or "a reference model object"
     # simpo and orpo train without pi_ref; they need it only for the evaluation's KL and win rate
@@ -250,7 +250,8 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
         if config.eval_samples_per_prompt > 0:
             result = evaluate_for_setting(model, tokenizer, ref=ref, prompts=eval_prompts, setting=eval_setting,
                                           samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
-                                          template=config.template, beta=config.beta)
+                                          template=config.template, beta=config.beta,
+                                          pairs=eval_pairs)
             run.write_eval(result)
     accelerator.wait_for_everyone()
     model.prefkit_run = run  # where this model's record lives, for the caller

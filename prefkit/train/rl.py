@@ -244,7 +244,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
         policy, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the policy")
-    eval_setting, eval_prompts = config.eval_plan(tokenizer)
+    eval_setting, eval_prompts, eval_pairs = config.eval_plan(tokenizer)
     if reward_fn is None and not config.reward_model and not speaks_world(tokenizer):
         raise ValueError("RL without a reward model optimizes the assistant world's gold reward, which only judges "
                          "a model that speaks the world; this policy's tokenizer does not (its free text scores as "
@@ -296,7 +296,8 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     if main and config.eval_samples_per_prompt > 0:
         result = evaluate_for_setting(policy, tokenizer, ref=ref, prompts=eval_prompts, setting=eval_setting,
                                       samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
-                                      template=config.template, decoder=None,
+                                      template=config.template, decoder=None, pairs=eval_pairs,
+                                      beta=config.kl_coef,
                                       reward_fn=None if reward_name == "gold" else reward)
         if reward_name != "gold" and result["setting"] == "assistant":
             result["proxy"] = float(np.mean(reward([s["prompt"] for s in result["samples"]],

@@ -56,7 +56,7 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
         model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
-    eval_setting, eval_prompts = config.eval_plan(tokenizer)
+    eval_setting, eval_prompts, _ = config.eval_plan(tokenizer)  # no reference: no implicit reward
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
     config, recipe = apply_recipe(config, model, "sft")
     check_config(config, tokenizer)
