@@ -144,7 +144,8 @@ def _run_bon(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from .core import RunDir
-    from .evaluate import evaluate_run, format_summary
+    from .data import load_eval_prompts
+    from .evaluate import evaluate_for_setting, format_general, format_summary, resolve_eval_setting
     from .models import DecoderConfig, load_policy
     from .models.chat_template import template_record
     from .models.load import default_reference
@@ -161,16 +162,27 @@ def _eval(args: argparse.Namespace) -> int:
                          f"{policy.config.vocab_size}; a reference must share the policy's tokenizer (pass the model "
                          f"training started from, or --ref '' for none)")
     decoder = DecoderConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
-    prompts = prompt_set(args.prompts) if args.prompts else None
-    result = evaluate_run(policy, tok, ref=ref, prompts=prompts, samples_per_prompt=args.samples_per_prompt,
-                          seed=args.seed, template=args.template, decoder=decoder)
+    if args.eval_prompts and args.prompts:
+        raise SystemExit("give --prompts (world prompts) or --eval-prompts (a {prompt, slice} file), not both")
+    prompts = (load_eval_prompts(args.eval_prompts) if args.eval_prompts
+               else prompt_set(args.prompts) if args.prompts else None)
+    try:
+        setting = resolve_eval_setting(args.eval_setting, tok, prompts)
+    except ValueError as exc:
+        raise SystemExit(f"--eval-setting {args.eval_setting}: {exc}") from None
+    result = evaluate_for_setting(policy, tok, ref=ref, prompts=prompts, setting=setting,
+                                  samples_per_prompt=args.samples_per_prompt, seed=args.seed, template=args.template,
+                                  decoder=decoder)
     run = RunDir.create(args.output_dir, "eval")
     run.write_record(config=vars(args) | {"func": None}, seed=args.seed, data_version=None, template=args.template,
                      reference=args.ref, policy_version=str(args.model), decoder=decoder.as_dict(),
-                     chat_template=template_record(tok, args.template))
+                     chat_template=template_record(tok, args.template), eval_setting=setting)
     run.write_eval(result)
-    print(format_summary(result["summary"]))
-    if ref is not None:
+    if setting == "general":
+        print(format_general(result))
+    else:
+        print(format_summary(result["summary"]))
+    if ref is not None and setting == "assistant":
         print(f"win rate vs reference {result['win_rate']:.3f}; KL k3 {result['kl/k3']:.3f} nats "
               f"(95% CI {result['kl/k3_ci95'][0]:.3f}..{result['kl/k3_ci95'][1]:.3f})")
     print(f"run directory: {run.path}")
@@ -280,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
     q.set_defaults(func=_grade)
 
+    from .evaluate.setting import EVAL_SETTINGS
     from .models.catalog import MODELS
 
     p = sub.add_parser("models", help="real models the kit installs offline: `prefkit models get smollm2-135m`")
@@ -295,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "models with its tokenizer, else none)")
     p.add_argument("--prompts", default=None, help="'heldout' (the default), 'train', or a data file of world prompts "
                                                    "(strings or TRL's conversational format)")
+    p.add_argument("--eval-setting", default="auto", choices=EVAL_SETTINGS,
+                   help="how answers are judged: 'assistant' (the world's gold rubric; world models and prompts "
+                        "only), 'general' (refusal rate by slice with the refusal-v1 detector, length, KL; any chat "
+                        "model) or 'auto' (assistant for the world's models and prompts, else general)")
+    p.add_argument("--eval-prompts", default=None, metavar="FILE",
+                   help='a JSONL file of {"prompt": ..., "slice": "benign" | "borderline" | "harmful"} '
+                        '(slice optional)')
     p.add_argument("--samples-per-prompt", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--template", default="default", help="chat template name")

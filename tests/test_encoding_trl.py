@@ -221,8 +221,8 @@ def test_truncation_is_counted_and_reports_a_lost_end_of_turn(family):
     assert stats.truncated == 0 and stats.rows == 3 and stats.longest == n_full
     stats = EncodingStats()
     cut = encode_responses(tok, data["prompt"][:1], data["chosen"][:1], max_length=end, stats=stats)
-    assert stats.as_dict() == {"rows": 1, "truncated": 1, "lost_end_of_turn": 1, "prompt_not_prefix": 0,
-                               "longest": n_full, "max_length": end}
+    assert {"rows": 1, "truncated": 1, "lost_end_of_turn": 1, "prompt_not_prefix": 0, "longest": n_full,
+            "max_length": end}.items() <= stats.as_dict().items()
     assert cut["input_ids"].shape[1] == end and int(cut["response_mask"].sum()) == end - n_prompt
     stats = EncodingStats()
     encode_responses(tok, data["prompt"][:1], data["chosen"][:1], max_length=end + 1, stats=stats)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import DataError
+from .load import remember_lines
 from .read import read_records
 from .schema import _check_messages, _Where
 
@@ -79,7 +80,7 @@ def load_demonstrations(path: str | Path):
         row, fmt = _demonstration(rec, _Where(str(path), line))
         rows.append((line, row, fmt))
     _one_format(rows, path)
-    return Dataset.from_list([row for _, row, _ in rows])
+    return remember_lines(Dataset.from_list([row for _, row, _ in rows]), str(path), [line for line, _, _ in rows])
 
 
 def load_prompts(path: str | Path) -> list:
@@ -95,3 +96,31 @@ def load_prompts(path: str | Path) -> list:
         rows.append((line, rec["prompt"], _check_text_or_messages(rec, "prompt", where)))
     _one_format(rows, path)
     return [prompt for _, prompt, _ in rows]
+
+
+EVAL_SLICES = ("benign", "borderline", "harmful")
+"""The slices an evaluation prompt may name (the assistant world's, which the general setting reports on)."""
+
+
+def load_eval_prompts(path: str | Path) -> list[dict]:
+    """Evaluation prompts from a data file of ``{"prompt": ..., "slice": "benign" | "borderline" | "harmful"}``
+    records (slice optional), as a list of ``{"prompt", "slice"}`` dicts in order (slice None when absent).
+
+    Every bad record raises ``DataError`` with the file and line.
+    """
+    rows, out = [], []
+    for line, rec in read_records(path):
+        where = _Where(str(path), line)
+        if not isinstance(rec, dict) or "prompt" not in rec:
+            raise where.error("the record has no 'prompt'",
+                              'write {"prompt": "...", "slice": "benign"} (slice: benign, borderline or harmful)')
+        rows.append((line, rec["prompt"], _check_text_or_messages(rec, "prompt", where)))
+        slice_ = rec.get("slice")
+        if slice_ is not None and slice_ not in EVAL_SLICES:
+            raise where.error(f"unknown slice {slice_!r}", f"use one of {', '.join(EVAL_SLICES)}, or leave it out")
+        extra = sorted(set(rec) - {"prompt", "slice"})
+        if extra:
+            raise where.error(f"unexpected field(s) {extra}", "an evaluation prompt has only 'prompt' and 'slice'")
+        out.append({"prompt": rec["prompt"], "slice": slice_})
+    _one_format(rows, path)
+    return out

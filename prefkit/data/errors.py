@@ -16,3 +16,11 @@ class DataError(ValueError):
         self.fix = fix
         where = f"{self.source}, line {line}" if line is not None else self.source
         super().__init__(f"{where}: {problem}" + (f". Fix: {fix}" if fix else ""))
+
+
+class DataWarning(UserWarning):
+    """Data that trains, but not as written: responses cut at max_length, unknown tokens, pairs that encode alike.
+
+    One warning per encoded dataset gives the counts and the first ``<source>, line <n>`` of each kind; the same
+    counts are in run.json under ``encoding``.
+    """

@@ -16,6 +16,32 @@ class DuplicatePairsWarning(UserWarning):
     """Some (prompt, chosen, rejected) pairs occur more than once; they are kept and counted."""
 
 
+_PROVENANCE: dict[str, tuple[str, list]] = {}
+"""Dataset fingerprint -> (source, line of each row): kept beside the Dataset so its columns stay as they are."""
+
+
+def remember_lines(dataset, source: str, lines: list[int]):
+    """Record where each row of ``dataset`` comes from (for ``row_sources``); returns the dataset."""
+    _PROVENANCE[dataset._fingerprint] = (str(source), list(lines))
+    return dataset
+
+
+def row_sources(dataset) -> list[str]:
+    """``"<source>, line <n>"`` of each row of a dataset ``load_preferences`` or ``load_demonstrations`` built.
+
+    A dataset changed since (``select``, ``shuffle``, ``map``: a new fingerprint) or built elsewhere gets
+    ``"<source>, row <i>"`` (1-based, in its present order), with the source from its description when there is one.
+    """
+    known = _PROVENANCE.get(getattr(dataset, "_fingerprint", None))
+    if known is not None and len(known[1]) == len(dataset):
+        return [f"{known[0]}, line {line}" for line in known[1]]
+    try:
+        source = json.loads(dataset.info.description or "{}").get("source") or "the dataset"
+    except (AttributeError, ValueError):
+        source = "the dataset"
+    return [f"{source}, row {i}" for i in range(1, len(dataset) + 1)]
+
+
 def _split_slice(split: str | None) -> tuple[str | None, str | None]:
     """``"train[:80%]"`` -> ``("train", ":80%")``."""
     if split is None:
@@ -133,10 +159,11 @@ def validate_records(records: list[tuple[int, object]], source: str):
     fmt = next(iter(formats))
     meta = {"source": source, "format": fmt, "rows": len(rows), "duplicate_pairs": n_dupes}
     try:
-        return Dataset.from_list(rows, info=DatasetInfo(description=json.dumps(meta)))
+        dataset = Dataset.from_list(rows, info=DatasetInfo(description=json.dumps(meta)))
     except Exception as exc:  # Arrow can still reject nested values of mixed shapes
         raise DataError(source, None, f"the records could not be stored as a table ({exc})",
                         "make every record use the same keys and value types") from exc
+    return remember_lines(dataset, source, lines)
 
 
 def load_preferences(source: str | Path, split: str | None = None):

@@ -4,10 +4,14 @@ policy        gold reward, refusal and compliance by slice, KL to the reference,
 reward_audit  reward-model accuracy against the noise ceiling, calibration (ECE, reliability), length bias
 overopt       Gao, Schulman and Hilton (2022) overoptimization fits of gold reward against sqrt(KL)
 agreement     annotator agreement by slice (policy ambiguity) and relabel diffs (feedback drift)
+refusal       a refusal detector for natural English answers (refusal-v1)
+general       the general setting: refusal by slice, length, KL, implicit-reward accuracy on any chat model
+setting       which setting (assistant world or general) an evaluation uses
 templates     template overfit: a policy evaluated under every chat template, by slice
 rates         rates by slice with Wilson intervals, error bars, difference in differences
 precision     numbers printed at the precision their claim needs (no round-off digits in stored outputs)
 """
+from .general import evaluate_general, format_general
 from .policy import (
     evaluate_policy,
     evaluate_run,
@@ -19,8 +23,12 @@ from .policy import (
 )
 from .precision import format_error
 from .rates import Z95, diff_in_diff, rate_errorbars, slice_mean, slice_rate, wilson_interval
+from .refusal import REFUSAL_DETECTOR, is_refusal, refusal_match
+from .setting import EVAL_SETTINGS, evaluate_for_setting, resolve_eval_setting
 from .templates import format_template_table, template_overfit, template_table
 
 __all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference", "sample_responses", "summarize",
-           "win_rate", "format_error", "template_overfit", "template_table", "format_template_table",
+           "win_rate", "evaluate_general", "format_general", "REFUSAL_DETECTOR", "is_refusal", "refusal_match",
+           "EVAL_SETTINGS", "evaluate_for_setting", "resolve_eval_setting",
+           "format_error", "template_overfit", "template_table", "format_template_table",
            "Z95", "diff_in_diff", "rate_errorbars", "slice_mean", "slice_rate", "wilson_interval"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..data import load_eval_prompts
+from ..evaluate.setting import EVAL_SETTINGS, resolve_eval_setting
 from .validate import OPTIONAL_PATH, PATH, Device, Int, OneOf, Real, require, validate
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -62,6 +64,13 @@ class TrainConfig:
     """LoRA rank (through peft): 0 trains every weight; 8 or 16 trains small adapters only (hub-size models)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory for about 30% more compute (long sequences)."""
+    eval_setting: str = "auto"
+    """How eval.json judges the policy (prefkit.evaluate.setting): 'assistant' (the world's gold rubric: only for
+    a model that speaks the world, on world prompts), 'general' (refusal rate by slice with the refusal-v1
+    detector, length, KL: any chat model), or 'auto' (assistant for the world's models and prompts, else general)."""
+    eval_prompts: str | None = None
+    """A JSONL file of {"prompt": ..., "slice": "benign" | "borderline" | "harmful"} to evaluate on; None = the
+    world's held-out prompts (with their slices)."""
 
     RULES = {
         "output_dir": PATH, "run_dir": OPTIONAL_PATH, "seed": Int(0, 2**32 - 1), "steps": Int(1),
@@ -69,12 +78,19 @@ class TrainConfig:
         "warmup_steps": Int(0),
         "weight_decay": Real(0), "max_grad_norm": Real(0), "log_every": Int(1), "save_every": Int(0),
         "device": Device(), "dtype": OneOf(DTYPES, optional=True), "lora_r": Int(0),
+        "eval_setting": OneOf(EVAL_SETTINGS), "eval_prompts": OPTIONAL_PATH,
     }
 
     def __post_init__(self):
         validate(self)
         require(self.batch_size % self.grad_accum == 0, ("batch_size", "grad_accum"), self,
                 f"batch_size={self.batch_size} is not a multiple of grad_accum={self.grad_accum}")
+
+    def eval_plan(self, tokenizer) -> tuple[str, list | None]:
+        """(setting, prompts) of the final evaluation: ``eval_prompts`` read (DataError with file:line on a bad
+        row) and ``eval_setting`` resolved for this tokenizer; raises before training when they do not fit."""
+        prompts = load_eval_prompts(self.eval_prompts) if self.eval_prompts else None
+        return resolve_eval_setting(self.eval_setting, tokenizer, prompts), prompts
 
     def keeps_optimizer(self) -> bool:
         """Whether checkpoints carry optimizer.pt (``save_optimizer``, else: is this run meant to be resumed?)."""

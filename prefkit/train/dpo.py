@@ -22,11 +22,13 @@ from ..core import seed_everything
 from ..data import data_version, load_preferences
 from ..losses import PREFERENCE_KINDS, implicit_reward, log_odds, orpo_loss, preference_loss, simpo_loss
 from ..models import DecoderConfig, EncodingStats, load_policy, prepare_for_training, token_logps
+from ..models.encoding import ON_TRUNCATE
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
-from .pairs import encode_pairs, resolve_data, select_pairs
+from .pairs import encode_preferences, resolve_data, select_pairs
 from .recipes import apply_recipe
 from .refcache import cached_reference_logps, module_hash
+from .start import check_config
 from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, require
 
 KINDS = PREFERENCE_KINDS + ("simpo", "orpo")
@@ -79,11 +81,14 @@ class DPOConfig(TrainConfig):
     """Preference pairs per optimizer step (each is two sequences: y_w and y_l)."""
     log_every: int = 5
     """Write a metrics row every this many steps."""
+    on_truncate: str = "warn"
+    """A response cut at max_length: 'warn' keeps it cut (one warning counts them, with the first file:line),
+    'drop' removes the pair (counted in run.json 'encoding'), 'fail' stops with the file and line."""
 
     RULES = {"beta": Real(0, open_lo=True), "kind": OneOf(KINDS), "eps": Real(0, 1), "simpo_gamma": Real(),
              "data": PATH, "split": NAME, "model": PATH, "reference": OPTIONAL_PATH, "template": NAME,
              "logps": OneOf(("sum", "mean")), "max_length": Int(2), "cache_dir": OPTIONAL_PATH,
-             "eval_samples_per_prompt": Int(0, optional=True)}
+             "eval_samples_per_prompt": Int(0, optional=True), "on_truncate": OneOf(ON_TRUNCATE)}
 
     def __post_init__(self):
         super().__post_init__()
@@ -176,13 +181,14 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     rewards/accuracies, rewards/margins, logps/chosen, logps/rejected, grad_norm, learning_rate), the
     checkpoint and eval.json (``prefkit.evaluate.evaluate_run`` on held-out prompts against pi_ref).
     """
-    from ..evaluate import evaluate_run
+    from ..evaluate import evaluate_for_setting
 
     seed_everything(config.seed)
     if model is None:
         model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
+    eval_setting, eval_prompts = config.eval_plan(tokenizer)
     config, recipe = apply_recipe(config, model, "dpo")
     ref_name = None if ref is None else getattr(ref.config, "_name_or_path", None) or "a reference model object"
     # simpo and orpo train without pi_ref; they need it only for the evaluation's KL and win rate
@@ -197,16 +203,17 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     dataset = dataset if dataset is not None else load_preferences(resolve_data(config.data), config.split)
     version = data_version(dataset)
     ref_hash = module_hash(ref) if ref is not None else None
+    check_config(config, tokenizer)
+    stats = EncodingStats()  # encoded before the run starts: a row that cannot be used leaves no run directory
+    tensors, _ = encode_preferences(tokenizer, dataset, config.template, config.max_length, config.on_truncate, stats)
     accelerator, run = start_run(
         config, "dpo", tokenizer=tokenizer, recipe=recipe, data_version=version, template=config.template,
         reference=ref_name, policy_version=None,
         decoder=DecoderConfig().as_dict() if config.eval_samples_per_prompt > 0 else {},
         base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
-
-    stats = EncodingStats()
-    tensors = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], config.template,
-                           config.max_length, stats=stats)
+    if main:
+        run.update_record(eval_setting=eval_setting)
     if main:
         run.update_record(encoding=stats.as_dict())
     if config.kind not in REFERENCE_FREE and config.precompute_ref:
@@ -228,7 +235,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
         ref.to(accelerator.device)
 
     micro = config.batch_size // config.grad_accum
-    order = BatchOrder(len(dataset), micro, config.seed)
+    order = BatchOrder(len(tensors["chosen_input_ids"]), micro, config.seed)
     step_ref = None if config.precompute_ref else ref
 
     def step_fn(m, batch):
@@ -241,8 +248,9 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     if main:
         run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
         if config.eval_samples_per_prompt > 0:
-            result = evaluate_run(model, tokenizer, ref=ref, samples_per_prompt=config.eval_samples_per_prompt,
-                                  seed=config.seed, template=config.template)
+            result = evaluate_for_setting(model, tokenizer, ref=ref, prompts=eval_prompts, setting=eval_setting,
+                                          samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
+                                          template=config.template, beta=config.beta)
             run.write_eval(result)
     accelerator.wait_for_everyone()
     model.prefkit_run = run  # where this model's record lives, for the caller

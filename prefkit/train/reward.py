@@ -30,13 +30,15 @@ from ..core import seed_everything
 from ..data import data_version, load_preferences, prompt_text, response_text
 from ..losses import bradley_terry_loss
 from ..models import EncodingStats, load_reward_model, prepare_for_training
+from ..models.encoding import ON_TRUNCATE
 from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
-from .pairs import encode_pairs, resolve_data, select_pairs
+from .pairs import encode_preferences, resolve_data, select_pairs
 from .recipes import apply_recipe
 from .rewards import pooled_rewards
-from .validate import NAME, OPTIONAL_NAME, PATH, Int, Real
+from .start import check_config
+from .validate import NAME, OPTIONAL_NAME, PATH, Int, OneOf, Real
 
 
 @dataclass
@@ -67,25 +69,29 @@ class RewardConfig(TrainConfig):
     pretrained ones."""
     log_every: int = 10
     """Write a metrics row every this many steps."""
+    on_truncate: str = "warn"
+    """A response cut at max_length: 'warn' keeps it cut (one warning counts them, with the first file:line),
+    'drop' removes the pair (counted in run.json 'encoding'), 'fail' stops with the file and line."""
 
     RULES = {"data": PATH, "split": NAME, "eval_split": OPTIONAL_NAME, "model": PATH, "template": NAME,
-             "max_length": Int(2), "center_rewards_coefficient": Real(0, optional=True), "eval_batch_size": Int(1)}
+             "max_length": Int(2), "center_rewards_coefficient": Real(0, optional=True), "eval_batch_size": Int(1),
+             "on_truncate": OneOf(ON_TRUNCATE)}
 
 
 # ------------------------------------------------------------------------------------------------- data
 def encode_reward_pairs(tokenizer, dataset, template: str | None, max_length: int | None, use_margin: bool,
-                        stats: EncodingStats | None = None) -> dict:
-    """``encode_pairs`` of the dataset plus the margins.   (N, T) each; margin (N,)
+                        stats: EncodingStats | None = None, on_truncate: str = "warn") -> dict:
+    """``encode_preferences`` of the dataset plus the margins.   (N', T) each; margin (N',)
 
     The margin is the data's "margin" column when ``use_margin`` and the column exists (a row without one
-    counts as 0), else 0 for every pair. ``stats`` accumulates what truncation did.
+    counts as 0), else 0 for every pair. ``stats`` accumulates what truncation did; ``on_truncate="drop"``
+    leaves out the pairs with a cut response (N' < N).
     """
-    out = encode_pairs(tokenizer, dataset["prompt"], dataset["chosen"], dataset["rejected"], template, max_length,
-                       stats=stats)
+    out, kept = encode_preferences(tokenizer, dataset, template, max_length, on_truncate, stats)
     out = {k: v for k, v in out.items() if not k.endswith("response_mask")}  # the score is read at the last token
     has_margin = use_margin and "margin" in dataset.column_names
     margins = [0.0 if m is None else m for m in dataset["margin"]] if has_margin else [0.0] * len(dataset)
-    out["margin"] = torch.tensor(margins, dtype=torch.float)                                      # (N,)
+    out["margin"] = torch.tensor([margins[i] for i in kept], dtype=torch.float)                  # (N',)
     return out
 
 
@@ -204,6 +210,10 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         dataset = load_preferences(data, config.split)
         if eval_dataset is None and config.eval_split:
             eval_dataset = load_preferences(data, config.eval_split)
+    check_config(config, tokenizer)
+    stats = EncodingStats()  # encoded before the run starts: a row that cannot be used leaves no run directory
+    tensors = encode_reward_pairs(tokenizer, dataset, config.template, config.max_length, config.use_margin, stats,
+                                  config.on_truncate)
     accelerator, run = start_run(
         config, "reward", tokenizer=tokenizer, recipe=recipe, data_version=data_version(dataset),
         template=config.template,
@@ -211,11 +221,9 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         eval_data_version=data_version(eval_dataset) if eval_dataset is not None else None,
         margin_used=config.use_margin and "margin" in dataset.column_names)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
-    stats = EncodingStats()
-    tensors = encode_reward_pairs(tokenizer, dataset, config.template, config.max_length, config.use_margin, stats)
     if main:
         run.update_record(encoding=stats.as_dict())
-    order = BatchOrder(len(dataset), config.batch_size // config.grad_accum, config.seed)
+    order = BatchOrder(len(tensors["margin"]), config.batch_size // config.grad_accum, config.seed)
     model = prepare_for_training(model, config.lora_r, config.gradient_checkpointing, reward_head=True)
     history = train_loop(model, config, run, lambda i: select_pairs(tensors, order(i)),
                          lambda m, b: reward_step(m, b, config), tokenizer=tokenizer, desc="reward",

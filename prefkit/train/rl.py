@@ -236,13 +236,20 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     Monte Carlo), completions/mean_length, completions/clipped_ratio, refusal_rate, reward_std, loss, grad_norm, learning_rate), checkpoint/ and
     eval.json (``evaluate_run`` on held-out prompts against pi_ref, plus the proxy reward of its samples).
     """
-    from ..evaluate import evaluate_run
+    from ..evaluate import evaluate_for_setting
+    from ..evaluate.setting import speaks_world
 
     seed_everything(config.seed)
     if policy is None:
         policy, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the policy")
+    eval_setting, eval_prompts = config.eval_plan(tokenizer)
+    if reward_fn is None and not config.reward_model and not speaks_world(tokenizer):
+        raise ValueError("RL without a reward model optimizes the assistant world's gold reward, which only judges "
+                         "a model that speaks the world; this policy's tokenizer does not (its free text scores as "
+                         "'ramble'). Give reward_model (--reward-model RUN_DIR, a kit-trained reward model) "
+                         "or reward_fn")
     config, recipe = apply_recipe(config, policy, "rl")
     if ref is None:
         ref = (load_policy(config.reference, dtype=config.torch_dtype(), with_tokenizer=False) if config.reference
@@ -268,6 +275,8 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
                        decoder=config.decoder.as_dict(), reward=reward_name,
                        base_model=model_name(policy, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
+    if main:
+        run.update_record(eval_setting=eval_setting)
     k = config.num_generations
     order = BatchOrder(len(texts), config.batch_size // config.grad_accum // k, config.seed)
 
@@ -285,9 +294,11 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     if main:
         run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
     if main and config.eval_samples_per_prompt > 0:
-        result = evaluate_run(policy, tokenizer, ref=ref, samples_per_prompt=config.eval_samples_per_prompt,
-                              seed=config.seed, template=config.template)
-        if reward_name != "gold":
+        result = evaluate_for_setting(policy, tokenizer, ref=ref, prompts=eval_prompts, setting=eval_setting,
+                                      samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
+                                      template=config.template, decoder=None,
+                                      reward_fn=None if reward_name == "gold" else reward)
+        if reward_name != "gold" and result["setting"] == "assistant":
             result["proxy"] = float(np.mean(reward([s["prompt"] for s in result["samples"]],
                                                    [s["response"] for s in result["samples"]])))
         run.write_eval(result)

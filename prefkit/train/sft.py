@@ -9,12 +9,15 @@ from dataclasses import dataclass
 
 
 from ..core import seed_everything
-from ..data import data_version, load_demonstrations
-from ..models import EncodingStats, collate_rows, encode_rows, load_policy, prepare_for_training, sequence_logps
+from ..data import data_version, load_demonstrations, row_sources
+from ..models import EncodingStats, collate_rows, load_policy, prepare_for_training, sequence_logps
+from ..models.encoding import ON_TRUNCATE
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
+from .pairs import encode_demonstrations
 from .recipes import apply_recipe
-from .validate import NAME, PATH, Int
+from .start import check_config
+from .validate import NAME, PATH, Int, OneOf
 
 
 @dataclass
@@ -30,9 +33,12 @@ class SFTConfig(TrainConfig):
     eval_samples_per_prompt: int | None = None
     """Held-out evaluation at the end (eval.json): samples per held-out prompt; 0 skips it. None = the model's
     recipe: 2 for the course's models, 0 for pretrained ones."""
+    on_truncate: str = "warn"
+    """A response cut at max_length: 'warn' keeps it cut (one warning counts them, with the first file:line),
+    'drop' removes the demonstration (counted in run.json 'encoding'), 'fail' stops with the file and line."""
 
     RULES = {"data": PATH, "model": PATH, "template": NAME, "max_length": Int(2),
-             "eval_samples_per_prompt": Int(0, optional=True)}
+             "eval_samples_per_prompt": Int(0, optional=True), "on_truncate": OneOf(ON_TRUNCATE)}
 
 
 def sft_step(model, batch):
@@ -50,14 +56,19 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
         model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
+    eval_setting, eval_prompts = config.eval_plan(tokenizer)
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
     config, recipe = apply_recipe(config, model, "sft")
+    check_config(config, tokenizer)
+    stats = EncodingStats()  # every demonstration is tokenized once, before the run starts; a batch only pads its rows
+    rows = encode_demonstrations(tokenizer, dataset["prompt"], dataset["completion"], config.template,
+                                 config.max_length, config.on_truncate, stats, row_sources(dataset))
     accelerator, run = start_run(config, "sft", tokenizer=tokenizer, recipe=recipe, data_version=data_version(dataset),
                                  template=config.template, reference=None, policy_version=None,
                                  base_model=model_name(model, config.model))
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
-    stats = EncodingStats()  # every demonstration is tokenized once; a batch only pads its rows
-    rows = encode_rows(tokenizer, dataset["prompt"], dataset["completion"], config.template, config.max_length, stats)
+    if main:
+        run.update_record(eval_setting=eval_setting)
     if main:
         run.update_record(encoding=stats.as_dict())
     micro = config.batch_size // config.grad_accum
@@ -71,10 +82,11 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
                          main_metric="logps/completion", accelerator=accelerator)
     model.eval()
     if main and config.eval_samples_per_prompt:
-        from ..evaluate import evaluate_run
+        from ..evaluate import evaluate_for_setting
 
-        run.write_eval(evaluate_run(model, tokenizer, samples_per_prompt=config.eval_samples_per_prompt,
-                                    seed=config.seed, template=config.template))
+        run.write_eval(evaluate_for_setting(model, tokenizer, prompts=eval_prompts, setting=eval_setting,
+                                            samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
+                                            template=config.template))
     if main:
         run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
     accelerator.wait_for_everyone()

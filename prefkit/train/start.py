@@ -99,6 +99,16 @@ def _check_reuse(run: RunDir, cfg, record: dict) -> dict:
     return {"resumed": True, "status": "running", "resumes": [*old.get("resumes", []), entry]}
 
 
+def check_config(cfg, tokenizer=None) -> None:
+    """Every config field's type and range, and the chat template against ``tokenizer``: ``ConfigError`` if not.
+
+    ``start_run`` calls it; a trainer calls it first when it encodes its data before the run starts.
+    """
+    validate(cfg)
+    if tokenizer is not None and hasattr(cfg, "template"):
+        check_template(tokenizer, cfg.template)
+
+
 def start_run(cfg, name: str, accelerator=None, *, tokenizer=None, **record):
     """``(accelerator, run)`` for a trainer: the Accelerator, the run directory every rank agrees on, and run.json.
 
@@ -106,29 +116,56 @@ def start_run(cfg, name: str, accelerator=None, *, tokenizer=None, **record):
     module docstring), then creates or claims the directory. A resumed run keeps its record and is marked
     ``resumed``; otherwise run.json gets the config, seed, device, world size and ``record`` (data version,
     template, reference, ...); with the ``tokenizer`` also ``chat_template``: the template's name, Jinja text and
-    SHA-256. Only the main process writes and holds the lock.
+    SHA-256. Only the main process writes and holds the lock; under DDP what rejects the directory there is
+    raised on every rank.
     """
-    validate(cfg)
-    if tokenizer is not None and hasattr(cfg, "template"):
-        check_template(tokenizer, cfg.template)
+    check_config(cfg, tokenizer)
     if tokenizer is not None and "template" in record:
         record["chat_template"] = template_record(tokenizer, record["template"])
     accelerator = accelerator or make_accelerator(cfg)
     run, created = create_run_dir(cfg, name, accelerator)
+    error = None
     if accelerator.is_main_process:
-        acquire(run.path, created)
         try:
-            resumed = _check_reuse(run, cfg, record)
-            recover_checkpoints(run)
-            if resumed:
-                run.update_record(**resumed)
-            else:
-                run.write_record(config=cfg, seed=cfg.seed, device=str(accelerator.device),
-                                 world_size=accelerator.num_processes, status="running", **record)
-        except BaseException:
-            release(run.path)
-            raise
+            acquire(run.path, created)
+            try:
+                resumed = _check_reuse(run, cfg, record)
+                recover_checkpoints(run)
+                if resumed:
+                    run.update_record(**resumed)
+                else:
+                    run.write_record(config=cfg, seed=cfg.seed, device=str(accelerator.device),
+                                     world_size=accelerator.num_processes, status="running", **record)
+            except BaseException:
+                release(run.path)
+                raise
+        except Exception as exc:
+            if accelerator.num_processes == 1:
+                raise
+            error = exc
+    if accelerator.num_processes > 1:
+        _share_verdict(error)
     return accelerator, run
 
 
-__all__ = ["BOOKKEEPING", "make_accelerator", "create_run_dir", "model_name", "config_changes", "start_run"]
+def _share_verdict(error: Exception | None) -> None:
+    """Under DDP the main process alone claims the run directory: every rank raises what it raised, or none does.
+
+    Without this a rejected directory (locked, or finished and no ``--resume``) stops the main process while the
+    other ranks wait for it in their first collective, for ever.
+    """
+    from accelerate.utils import broadcast_object_list
+
+    verdict = [None if error is None else (type(error).__name__, str(error))]
+    broadcast_object_list(verdict, from_process=0)
+    if error is not None:
+        raise error
+    if verdict[0] is not None:
+        kind, text = verdict[0]
+        raise {"RunDirError": RunDirError, "ConfigError": ConfigError}.get(kind, RuntimeError)(
+            text if kind in ("RunDirError", "ConfigError") else f"the main process failed to start the run: {kind}: "
+                                                                  f"{text}")
+
+
+__all__ = ["BOOKKEEPING", "check_config", "make_accelerator", "create_run_dir", "model_name", "config_changes",
+           "start_run"]
