@@ -194,7 +194,8 @@ def main() -> None:
 
     ref_losses = results["prefkit (precomputed ref, default)"]["losses"]
     pairs_trained = args.steps * args.batch
-    print(f"DPO on {args.model}, {pairs_trained} pairs ({args.steps} steps of {args.batch}), beta {args.beta}, lr {args.lr}, "
+    print(f"DPO on {args.model}, {pairs_trained} pairs ({args.steps} steps of {args.batch}), beta {args.beta}, "
+          f"lr {args.lr}, "
           f"torch {torch.__version__}, trl {trl.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs; token ids identical on all {checked} pairs")
     print(f"{'trainer':44s}{'total s':>9s}{'pairs/s':>9s}{'loop s':>8s}{'final loss':>12s}{'max |dloss|':>13s}")
