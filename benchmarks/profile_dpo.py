@@ -31,7 +31,7 @@ PHASES = {
     "training loop (train_loop)": ("prefkit/train/loop.py", "train_loop"),
     "  forward: policy log-probs": ("prefkit/train/dpo.py", "policy_logps"),
     "  backward": ("torch/_tensor.py", "backward"),
-    "  optimizer step": ("torch/optim/adamw.py", "step"),
+    "  optimizer step": ("torch/optim/adam.py", "adam"),
     "  gradient clipping": ("accelerate/accelerator.py", "clip_grad_norm_"),
     "  non-finite weight check": ("prefkit/train/loop.py", "_non_finite_params"),
     "checkpoint write (save_checkpoint)": ("prefkit/train/checkpoint.py", "save_checkpoint"),
