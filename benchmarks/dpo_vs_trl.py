@@ -15,6 +15,12 @@ Alignment with TRL (read from trl/trainer/dpo_trainer.py and dpo_config.py, 1.16
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/dpo_vs_trl.py                 # 512 pairs, 16 steps of 32
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/dpo_vs_trl.py --pairs 256 --repeats 1
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/dpo_vs_trl.py --model smollm2-135m --threads 1
+
+With ``--model smollm2-135m`` (SmolLM2-135M-Instruct, installed by ``prefkit models get smollm2-135m``) the pairs
+are the same clean assistant pairs written as English sentences (``english``: capitals, no space before
+punctuation), prompts rendered with the model's own chat template; TRL gets them as the equivalent conversation
+(one user turn, one assistant turn), which gives the same token ids (tests/test_encoding_trl.py).
 
 Timings are end to end (tokenization, reference pass, training; data and the policy already in memory), best of
 --repeats runs interleaved across trainers, on whatever CPU runs this (say how many cores, and whether shared).
@@ -26,6 +32,7 @@ import copy
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -50,13 +57,31 @@ def prefkit_run(policy, tok, data, args, precompute: bool, tmp: str):
     return {"total_s": total, "loop_s": history[-1]["elapsed_s"], "losses": [h["loss"] for h in history]}
 
 
+# per model: pairs, batch, learning rate (sized so that the comparison takes minutes on 2 CPU threads)
+MODELS = {"assistant-sft": {"pairs": 512, "batch": 32, "lr": 2e-4},
+          "smollm2-135m": {"pairs": 64, "batch": 8, "lr": 1e-5}}
+
+
+def english(text: str) -> str:
+    """The assistant world's word-level text as an English sentence: 'i will not help .' -> 'I will not help.'"""
+    out = re.sub(r" ([.,?!:;])", r"\1", text.strip())
+    out = re.sub(r"\bi\b", "I", out)
+    return re.sub(r"(^|[.?!] )([a-z])", lambda m: m.group(1) + m.group(2).upper(), out)
+
+
 def trl_dataset(tok, data, order, template: str):
     from datasets import Dataset
 
     from prefkit.models import render_prompt
+    from prefkit.models.encoding import uses_template
 
-    rows = [{"prompt": render_prompt(tok, data[i]["prompt"], template), "chosen": " " + data[i]["chosen"].strip(),
-             "rejected": " " + data[i]["rejected"].strip()} for i in order]
+    if uses_template(tok, template):  # the equivalent conversation: TRL applies the same chat template
+        rows = [{"prompt": [{"role": "user", "content": data[i]["prompt"].strip()}],
+                 **{k: [{"role": "assistant", "content": data[i][k].strip()}] for k in ("chosen", "rejected")}}
+                for i in order]
+    else:
+        rows = [{"prompt": render_prompt(tok, data[i]["prompt"], template), "chosen": " " + data[i]["chosen"].strip(),
+                 "rejected": " " + data[i]["rejected"].strip()} for i in order]
     return Dataset.from_list(rows)
 
 
@@ -105,11 +130,13 @@ def check_token_ids(policy, tok, data, dataset, args, tmp: str) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=512, help="pairs from the start of the clean training split")
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--model", default="assistant-sft", choices=sorted(MODELS), help="policy (and reference)")
+    ap.add_argument("--pairs", type=int, default=None, help="pairs from the start of the clean training split "
+                    "(default: 512 for assistant-sft, 64 for smollm2-135m)")
+    ap.add_argument("--batch", type=int, default=None, help="pairs per step (default: 32, or 8 for smollm2-135m)")
     ap.add_argument("--steps", type=int, default=None, help="default: one epoch (pairs / batch)")
     ap.add_argument("--beta", type=float, default=0.1)
-    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--lr", type=float, default=None, help="default: 2e-4, or 1e-5 for smollm2-135m")
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per trainer (best is reported)")
@@ -118,6 +145,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    for k, v in MODELS[args.model].items():
+        setattr(args, k, getattr(args, k) if getattr(args, k) is not None else v)
     args.steps = args.steps or args.pairs // args.batch
     warnings.filterwarnings("ignore")
     logging.getLogger("transformers").setLevel(logging.ERROR)
@@ -137,8 +166,11 @@ def main() -> None:
     from prefkit.train.loop import BatchOrder
 
     seed_everything(args.seed)
-    policy, tok = load_policy("assistant-sft")
+    policy, tok = load_policy(args.model)
+    policy.float()
     data = load_preferences("data/assistant/prefs/clean", f"train[:{args.pairs}]")
+    if args.model != "assistant-sft":  # a pretrained model reads English, not the world's word-level text
+        data = data.map(lambda r: {k: english(r[k]) for k in ("prompt", "chosen", "rejected")})
     batches = BatchOrder(len(data), args.batch, args.seed)
     order = np.concatenate([batches(i) for i in range(args.steps)]).tolist()  # prefkit's order, fed to TRL
     dataset = trl_dataset(tok, data, order, "default").add_column("_order", order)
@@ -162,7 +194,8 @@ def main() -> None:
 
     ref_losses = results["prefkit (precomputed ref, default)"]["losses"]
     pairs_trained = args.steps * args.batch
-    print(f"DPO, {pairs_trained} pairs ({args.steps} steps of {args.batch}), beta {args.beta}, lr {args.lr}, "
+    print(f"DPO on {args.model}, {pairs_trained} pairs ({args.steps} steps of {args.batch}), beta {args.beta}, "
+          f"lr {args.lr}, "
           f"torch {torch.__version__}, trl {trl.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs; token ids identical on all {checked} pairs")
     print(f"{'trainer':44s}{'total s':>9s}{'pairs/s':>9s}{'loop s':>8s}{'final loss':>12s}{'max |dloss|':>13s}")

@@ -23,6 +23,7 @@ from ..data import data_version, load_preferences
 from ..losses import PREFERENCE_KINDS, implicit_reward, log_odds, orpo_loss, preference_loss, simpo_loss
 from ..models import DecoderConfig, EncodingStats, load_policy, prepare_for_training, token_logps
 from ..models.encoding import ON_TRUNCATE
+from ..models.logps import response_start
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_preferences, resolve_data, select_pairs
@@ -105,9 +106,10 @@ def policy_logps(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """
     ids = torch.cat([batch["chosen_input_ids"], batch["rejected_input_ids"]])                      # (2B, T)
     attn = torch.cat([batch["chosen_attention_mask"], batch["rejected_attention_mask"]])           # (2B, T)
-    resp = torch.cat([batch["chosen_response_mask"], batch["rejected_response_mask"]])[:, 1:]      # (2B, T-1)
-    logps = token_logps(model, ids, attn)                                                         # (2B, T-1)
-    mask = resp.to(logps.dtype)
+    resp = torch.cat([batch["chosen_response_mask"], batch["rejected_response_mask"]])             # (2B, T)
+    start = response_start(resp)  # logits only from the first response token on
+    logps = token_logps(model, ids, attn, start)                                                  # (2B, T-1)
+    mask = resp[:, 1:].to(logps.dtype)                                                            # (2B, T-1)
     return (logps * mask).sum(-1), mask.sum(-1)                                                   # (2B,), (2B,)
 
 
