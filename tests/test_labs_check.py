@@ -1,5 +1,6 @@
 """Lab checkers: each passes the solution written in its lab notebook, fails the student stub, and explains at
-least one plausible wrong answer. Fast: no training, no sampling (the solution cells are plain functions)."""
+least one plausible wrong answer. Fast: no sampling; the lab 4 training checkers train the shipped tiny policy a
+few steps on a few pairs (seconds)."""
 from __future__ import annotations
 
 import math
@@ -56,6 +57,8 @@ EXERCISES = [  # notebook, function, checker
     ("lab4_dpo_from_scratch.ipynb", "dpo_loss", check.lab4.dpo_loss),
     ("lab4_dpo_from_scratch.ipynb", "response_logps", check.lab4.response_logps),
     ("lab4_dpo_from_scratch.ipynb", "dpo_metrics", check.lab4.dpo_metrics),
+    ("lab4_dpo_from_scratch.ipynb", "dpo_train_step", check.lab4.dpo_train_step),
+    ("lab4_dpo_from_scratch.ipynb", "dpo_train", check.lab4.dpo_train),
     ("lab5_noise_robustness.ipynb", "cdpo_loss", check.lab5.cdpo_loss),
     ("lab5_noise_robustness.ipynb", "rdpo_loss", check.lab5.rdpo_loss),
     ("lab5_noise_robustness.ipynb", "regression_metric", check.lab5.regression_metric),
@@ -150,6 +153,76 @@ def test_lab4_metrics_and_lab5_metric_wrong_answers():
     assert "ties as correct" in _wrong(check.lab4.dpo_metrics, ties)
     assert "how far a policy moved from the reference" in _wrong(check.lab5.regression_metric, lambda b, p, beta: b.kl(p))
     assert "greedy" in _wrong(check.lab5.regression_metric, lambda b, p, beta: -b.expected_reward(p))
+
+
+def _lab4_step(zero_grad=True, no_grad_ref=True, backward=True, step=True, ascend=False):
+    """A DPO training step written from the lab's own functions, with one of the usual mistakes switched on."""
+    ns = _functions("lab4_dpo_from_scratch.ipynb")
+    response_logps, dpo_loss = ns["response_logps"], ns["dpo_loss"]
+
+    def logps(model, batch, side):
+        logits = model(input_ids=batch[f"{side}_input_ids"], attention_mask=batch[f"{side}_attention_mask"]).logits
+        return response_logps(logits, batch[f"{side}_input_ids"], batch[f"{side}_response_mask"])
+
+    def train_step(policy, ref, batch, optimizer, beta):
+        if zero_grad:
+            optimizer.zero_grad()
+        pw, pl = logps(policy, batch, "chosen"), logps(policy, batch, "rejected")
+        with torch.no_grad() if no_grad_ref else torch.enable_grad():
+            rw, rl = logps(ref, batch, "chosen"), logps(ref, batch, "rejected")
+        loss = dpo_loss(pw, pl, rw, rl, beta).mean()
+        if backward:
+            (-loss if ascend else loss).backward()
+        if step:
+            optimizer.step()
+        return loss.item()
+    return train_step
+
+
+def test_lab4_training_step_wrong_answers():
+    assert "earlier steps are added" in _wrong(check.lab4.dpo_train_step, _lab4_step(zero_grad=False))
+    assert "gradients flow into pi_ref" in _wrong(check.lab4.dpo_train_step, _lab4_step(no_grad_ref=False))
+    assert "hold no gradient" in _wrong(check.lab4.dpo_train_step, _lab4_step(backward=False))
+    assert "did not change" in _wrong(check.lab4.dpo_train_step, _lab4_step(step=False))
+    assert "loss rises" in _wrong(check.lab4.dpo_train_step, _lab4_step(ascend=True))
+
+
+def test_lab4_training_loop_wrong_answers():
+    train_step = _lab4_step()
+
+    def fresh_optimizer(policy, ref, batch, steps, lr, beta):
+        return [train_step(policy, ref, batch, torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0), beta)
+                for _ in range(steps)]
+    assert "built anew at every step" in _wrong(check.lab4.dpo_train, fresh_optimizer)
+
+    def trains_a_copy(policy, ref, batch, steps, lr, beta):
+        import copy
+        model = copy.deepcopy(policy)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+        return [train_step(model, ref, batch, optimizer, beta) for _ in range(steps)]
+    assert "did not change" in _wrong(check.lab4.dpo_train, trains_a_copy)
+
+
+def test_lab4_training_step_and_loop_that_delegate_to_prefkit_fail_and_are_told_so():
+    from prefkit.train.dpo import DPOConfig, dpo_step
+
+    cfg = DPOConfig(beta=0.1, precompute_ref=False)
+
+    def step_via_prefkit(policy, ref, batch, optimizer, beta):  # right losses: without the check it would pass
+        optimizer.zero_grad()
+        loss, _ = dpo_step(policy, batch, cfg, ref=ref)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def loop_via_prefkit(policy, ref, batch, steps, lr, beta):
+        optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0)
+        return [step_via_prefkit(policy, ref, batch, optimizer, beta) for _ in range(steps)]
+
+    for checker, fn in ((check.lab4.dpo_train_step, step_via_prefkit), (check.lab4.dpo_train, loop_via_prefkit)):
+        verdict = checker(fn, verbose=False)
+        assert not verdict and "prefkit's own implementation" in verdict.message, str(verdict)
+        assert "prefkit.train.dpo.dpo_step" in verdict.message, str(verdict)
 
 
 def test_lab6_wrong_answers():
