@@ -168,27 +168,44 @@ STEPS, LR = 4, 1e-3
 
 
 def _as_loss(value) -> float | None:
+    """The loss a student's function returned, as a float (None when it is not a number)."""
     try:
-        out = float(value.detach()) if torch.is_tensor(value) else float(value)
+        return float(value.detach()) if torch.is_tensor(value) else float(value)
     except (TypeError, ValueError, RuntimeError):
         return None
-    return out
 
 
 def _moved(before, model) -> bool:
     return any(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters()))
 
 
+def _simulated(s, beta: float, *mistakes: str):
+    """The losses of prefkit's step with each named mistake built in, with what to tell a student whose losses
+    match them (computed only when asked for)."""
+    from . import _dpo_runs
+
+    known = {
+        "accumulates": ({"zero_grad": False}, "the gradients of earlier steps are added to each new one",
+                        "backward() adds to .grad; what must happen to the old gradients before a new backward?"),
+        "fresh optimizer": ({"fresh_optimizer": True},
+                            "the optimizer is built anew at every step, so AdamW forgets its running averages",
+                            "which objects must live across the steps of a loop, and which are made once per step?"),
+    }
+    for mistake in mistakes:
+        options, message, hint = known[mistake]
+        yield _dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta, **options), message, hint
+
+
 def _diverging_losses(name: str, got: list[float], want: list[float], runs) -> Verdict:
-    """A failing verdict for losses that leave prefkit's from some step on, named by the simulated mistake they
-    match when one does."""
+    """A failing verdict for losses that leave prefkit's from some step on, named by the simulated mistake (from
+    ``runs``, an iterable of (losses, message, hint)) they match when one does."""
     first = next(i for i, (a, b) in enumerate(zip(got, want)) if abs(a - b) > 1e-4)
     shown = ", ".join(f"{x:.4f}" for x in got)
     if first == 0:
         return Verdict(name, False, f"the loss of the first step, before any update, is {got[0]:.4f} where prefkit's "
                        f"trainer has {want[0]:.4f}", "at step 0 the policy equals pi_ref: what must every log-ratio "
                        "be, and what does that make the loss of each pair and their mean?")
-    for simulated, message, hint in runs():
+    for simulated, message, hint in runs:
         if all(abs(a - b) <= 1e-4 for a, b in zip(got, simulated)):
             return Verdict(name, False, message, hint)
     if got[-1] > got[0] + 1e-4:
@@ -241,12 +258,7 @@ def dpo_train_step(fn, beta: float = 0.1, verbose: bool = True) -> Verdict:
     want = _dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta)
     if all(abs(a - b) <= 1e-4 for a, b in zip(got, want)):
         return report(Verdict(name, True, f"{STEPS} steps match prefkit's DPO step within 1e-4"), verbose)
-
-    def runs():
-        yield (_dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta, zero_grad=False),
-               "the gradients of earlier steps are added to each new one",
-               "backward() adds to .grad; what must happen to the old gradients before a new backward?")
-    return report(_diverging_losses(name, got, want, runs), verbose)
+    return report(_diverging_losses(name, got, want, _simulated(s, beta, "accumulates")), verbose)
 
 
 def dpo_train(fn, beta: float = 0.1, verbose: bool = True) -> Verdict:
@@ -279,12 +291,5 @@ def dpo_train(fn, beta: float = 0.1, verbose: bool = True) -> Verdict:
     want = _dpo_runs.trainer_losses(s.policy, s.ref, s.tokenizer, s.pairs, STEPS, LR, beta)
     if all(abs(a - b) <= 1e-4 for a, b in zip(losses, want)):
         return report(Verdict(name, True, f"{STEPS} losses match prefkit's DPO trainer within 1e-4"), verbose)
-
-    def runs():
-        yield (_dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta, fresh_optimizer=True),
-               "the optimizer is built anew at every step, so AdamW forgets its running averages",
-               "which objects must live across the steps of a loop, and which are made once per step?")
-        yield (_dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta, zero_grad=False),
-               "the gradients of earlier steps are added to each new one",
-               "backward() adds to .grad; what must happen to the old gradients before a new backward?")
-    return report(_diverging_losses(name, losses, want, runs), verbose)
+    return report(_diverging_losses(name, losses, want, _simulated(s, beta, "fresh optimizer", "accumulates")),
+                  verbose)
