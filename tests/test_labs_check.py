@@ -54,6 +54,7 @@ EXERCISES = [  # notebook, function, checker
     ("lab3_kl_budget.ipynb", "bon_kl_bound", check.lab3.bon_kl_bound),
     ("lab3_kl_budget.ipynb", "beta_for_budget", check.lab3.beta_for_budget),
     ("lab3_kl_budget.ipynb", "kl_penalized_objective", check.lab3.kl_penalized_objective),
+    ("lab3_kl_budget.ipynb", "rloo_gradient", check.lab3.rloo_gradient),
     ("lab4_dpo_from_scratch.ipynb", "dpo_loss", check.lab4.dpo_loss),
     ("lab4_dpo_from_scratch.ipynb", "response_logps", check.lab4.response_logps),
     ("lab4_dpo_from_scratch.ipynb", "dpo_metrics", check.lab4.dpo_metrics),
@@ -140,6 +141,35 @@ def test_lab3_wrong_answers():
         logp = torch.log_softmax(logits, -1)
         return (logp.exp() * r).sum() - beta * (ref * (ref.log() - logp)).sum()
     assert "reverse direction" in _wrong(check.lab3.kl_penalized_objective, reverse)
+
+
+def _rloo(baseline="others", kl_sign=-1.0, detach=True, beta_fixed=None, ascend=True):
+    """A score-function gradient estimate with the k1 penalty, with one of the usual mistakes switched on."""
+    def estimate(logits, actions, rewards, ref_probs, beta):
+        beta = beta if beta_fixed is None else beta_fixed
+        theta = logits.detach().clone().requires_grad_(True)
+        logp = torch.log_softmax(theta, -1)[actions]
+        penalized = rewards[actions] + kl_sign * beta * (logp - ref_probs.log()[actions])
+        weight = penalized.detach() if detach else penalized
+        k = len(actions)
+        if baseline == "others":
+            weight = weight - (weight.sum() - weight).detach() / (k - 1)
+        elif baseline == "all":
+            weight = weight - weight.mean().detach()
+        (grad,) = torch.autograd.grad((weight * logp).mean(), theta)
+        return grad if ascend else -grad
+    return estimate
+
+
+def test_lab3_rloo_wrong_answers():
+    assert check.lab3.rloo_gradient(_rloo(), verbose=False)  # the same estimate written another way passes
+    no_baseline = _wrong(check.lab3.rloo_gradient, _rloo(baseline="none"))  # unbiased, but not RLOO's variance
+    assert "unbiased" in no_baseline and "variance" in no_baseline
+    assert "own reward is in its baseline" in _wrong(check.lab3.rloo_gradient, _rloo(baseline="all"))
+    assert "added to the reward" in _wrong(check.lab3.rloo_gradient, _rloo(kl_sign=1.0))
+    assert "differentiated" in _wrong(check.lab3.rloo_gradient, _rloo(detach=False))
+    assert "beta is missing" in _wrong(check.lab3.rloo_gradient, _rloo(beta_fixed=1.0))
+    assert "minus the gradient" in _wrong(check.lab3.rloo_gradient, _rloo(ascend=False))
 
 
 def test_lab4_metrics_and_lab5_metric_wrong_answers():
