@@ -1,5 +1,6 @@
 """Lab checkers: each passes the solution written in its lab notebook, fails the student stub, and explains at
-least one plausible wrong answer. Fast: no training, no sampling (the solution cells are plain functions)."""
+least one plausible wrong answer. Fast: no sampling; the lab 4 training checkers train the shipped tiny policy a
+few steps on a few pairs (seconds)."""
 from __future__ import annotations
 
 import math
@@ -53,9 +54,12 @@ EXERCISES = [  # notebook, function, checker
     ("lab3_kl_budget.ipynb", "bon_kl_bound", check.lab3.bon_kl_bound),
     ("lab3_kl_budget.ipynb", "beta_for_budget", check.lab3.beta_for_budget),
     ("lab3_kl_budget.ipynb", "kl_penalized_objective", check.lab3.kl_penalized_objective),
+    ("lab3_kl_budget.ipynb", "rloo_gradient", check.lab3.rloo_gradient),
     ("lab4_dpo_from_scratch.ipynb", "dpo_loss", check.lab4.dpo_loss),
     ("lab4_dpo_from_scratch.ipynb", "response_logps", check.lab4.response_logps),
     ("lab4_dpo_from_scratch.ipynb", "dpo_metrics", check.lab4.dpo_metrics),
+    ("lab4_dpo_from_scratch.ipynb", "dpo_train_step", check.lab4.dpo_train_step),
+    ("lab4_dpo_from_scratch.ipynb", "dpo_train", check.lab4.dpo_train),
     ("lab5_noise_robustness.ipynb", "cdpo_loss", check.lab5.cdpo_loss),
     ("lab5_noise_robustness.ipynb", "rdpo_loss", check.lab5.rdpo_loss),
     ("lab5_noise_robustness.ipynb", "regression_metric", check.lab5.regression_metric),
@@ -139,6 +143,35 @@ def test_lab3_wrong_answers():
     assert "reverse direction" in _wrong(check.lab3.kl_penalized_objective, reverse)
 
 
+def _rloo(baseline="others", kl_sign=-1.0, detach=True, beta_fixed=None, ascend=True):
+    """A score-function gradient estimate with the k1 penalty, with one of the usual mistakes switched on."""
+    def estimate(logits, actions, rewards, ref_probs, beta):
+        beta = beta if beta_fixed is None else beta_fixed
+        theta = logits.detach().clone().requires_grad_(True)
+        logp = torch.log_softmax(theta, -1)[actions]
+        penalized = rewards[actions] + kl_sign * beta * (logp - ref_probs.log()[actions])
+        weight = penalized.detach() if detach else penalized
+        k = len(actions)
+        if baseline == "others":
+            weight = weight - (weight.sum() - weight).detach() / (k - 1)
+        elif baseline == "all":
+            weight = weight - weight.mean().detach()
+        (grad,) = torch.autograd.grad((weight * logp).mean(), theta)
+        return grad if ascend else -grad
+    return estimate
+
+
+def test_lab3_rloo_wrong_answers():
+    assert check.lab3.rloo_gradient(_rloo(), verbose=False)  # the same estimate written another way passes
+    no_baseline = _wrong(check.lab3.rloo_gradient, _rloo(baseline="none"))  # unbiased, but not RLOO's variance
+    assert "unbiased" in no_baseline and "variance" in no_baseline
+    assert "own reward is in its baseline" in _wrong(check.lab3.rloo_gradient, _rloo(baseline="all"))
+    assert "added to the reward" in _wrong(check.lab3.rloo_gradient, _rloo(kl_sign=1.0))
+    assert "differentiated" in _wrong(check.lab3.rloo_gradient, _rloo(detach=False))
+    assert "beta is missing" in _wrong(check.lab3.rloo_gradient, _rloo(beta_fixed=1.0))
+    assert "minus the gradient" in _wrong(check.lab3.rloo_gradient, _rloo(ascend=False))
+
+
 def test_lab4_metrics_and_lab5_metric_wrong_answers():
     def no_beta(cw, cl, beta):
         return {"rewards/chosen": cw.mean().item(), "rewards/rejected": cl.mean().item(),
@@ -150,6 +183,76 @@ def test_lab4_metrics_and_lab5_metric_wrong_answers():
     assert "ties as correct" in _wrong(check.lab4.dpo_metrics, ties)
     assert "how far a policy moved from the reference" in _wrong(check.lab5.regression_metric, lambda b, p, beta: b.kl(p))
     assert "greedy" in _wrong(check.lab5.regression_metric, lambda b, p, beta: -b.expected_reward(p))
+
+
+def _lab4_step(zero_grad=True, no_grad_ref=True, backward=True, step=True, ascend=False):
+    """A DPO training step written from the lab's own functions, with one of the usual mistakes switched on."""
+    ns = _functions("lab4_dpo_from_scratch.ipynb")
+    response_logps, dpo_loss = ns["response_logps"], ns["dpo_loss"]
+
+    def logps(model, batch, side):
+        logits = model(input_ids=batch[f"{side}_input_ids"], attention_mask=batch[f"{side}_attention_mask"]).logits
+        return response_logps(logits, batch[f"{side}_input_ids"], batch[f"{side}_response_mask"])
+
+    def train_step(policy, ref, batch, optimizer, beta):
+        if zero_grad:
+            optimizer.zero_grad()
+        pw, pl = logps(policy, batch, "chosen"), logps(policy, batch, "rejected")
+        with torch.no_grad() if no_grad_ref else torch.enable_grad():
+            rw, rl = logps(ref, batch, "chosen"), logps(ref, batch, "rejected")
+        loss = dpo_loss(pw, pl, rw, rl, beta).mean()
+        if backward:
+            (-loss if ascend else loss).backward()
+        if step:
+            optimizer.step()
+        return loss.item()
+    return train_step
+
+
+def test_lab4_training_step_wrong_answers():
+    assert "earlier steps are added" in _wrong(check.lab4.dpo_train_step, _lab4_step(zero_grad=False))
+    assert "gradients flow into pi_ref" in _wrong(check.lab4.dpo_train_step, _lab4_step(no_grad_ref=False))
+    assert "hold no gradient" in _wrong(check.lab4.dpo_train_step, _lab4_step(backward=False))
+    assert "did not change" in _wrong(check.lab4.dpo_train_step, _lab4_step(step=False))
+    assert "loss rises" in _wrong(check.lab4.dpo_train_step, _lab4_step(ascend=True))
+
+
+def test_lab4_training_loop_wrong_answers():
+    train_step = _lab4_step()
+
+    def fresh_optimizer(policy, ref, batch, steps, lr, beta):
+        return [train_step(policy, ref, batch, torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0), beta)
+                for _ in range(steps)]
+    assert "built anew at every step" in _wrong(check.lab4.dpo_train, fresh_optimizer)
+
+    def trains_a_copy(policy, ref, batch, steps, lr, beta):
+        import copy
+        model = copy.deepcopy(policy)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+        return [train_step(model, ref, batch, optimizer, beta) for _ in range(steps)]
+    assert "did not change" in _wrong(check.lab4.dpo_train, trains_a_copy)
+
+
+def test_lab4_training_step_and_loop_that_delegate_to_prefkit_fail_and_are_told_so():
+    from prefkit.train.dpo import DPOConfig, dpo_step
+
+    cfg = DPOConfig(beta=0.1, precompute_ref=False)
+
+    def step_via_prefkit(policy, ref, batch, optimizer, beta):  # right losses: without the check it would pass
+        optimizer.zero_grad()
+        loss, _ = dpo_step(policy, batch, cfg, ref=ref)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def loop_via_prefkit(policy, ref, batch, steps, lr, beta):
+        optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0)
+        return [step_via_prefkit(policy, ref, batch, optimizer, beta) for _ in range(steps)]
+
+    for checker, fn in ((check.lab4.dpo_train_step, step_via_prefkit), (check.lab4.dpo_train, loop_via_prefkit)):
+        verdict = checker(fn, verbose=False)
+        assert not verdict and "prefkit's own implementation" in verdict.message, str(verdict)
+        assert "prefkit.train.dpo.dpo_step" in verdict.message, str(verdict)
 
 
 def test_lab6_wrong_answers():

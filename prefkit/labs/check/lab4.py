@@ -1,5 +1,8 @@
-"""Lab 4, DPO from scratch: checkers for the DPO loss and for response log-probs with masking."""
+"""Lab 4, DPO from scratch: checkers for the DPO loss, response log-probs with masking, the reward metrics, and a
+training step and loop compared with prefkit's own step and trainer."""
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -158,3 +161,135 @@ def dpo_metrics(fn, beta: float = 0.1, verbose: bool = True) -> Verdict:
                                   "take the mean over pairs"), verbose)
     return report(Verdict(name, False, f"{k} is {val[k]:.4g}, which does not match its definition",
                           "implicit reward = beta * logratio; average over the pairs of the batch"), verbose)
+
+
+# ------------------------------------------------------------------ the training step and the loop (4.4, 4.5)
+STEPS, LR = 4, 1e-3
+
+
+def _as_loss(value) -> float | None:
+    """The loss a student's function returned, as a float (None when it is not a number)."""
+    try:
+        return float(value.detach()) if torch.is_tensor(value) else float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _moved(before, model) -> bool:
+    return any(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters()))
+
+
+def _simulated(s, beta: float, *mistakes: str):
+    """The losses of prefkit's step with each named mistake built in, with what to tell a student whose losses
+    match them (computed only when asked for)."""
+    from . import _dpo_runs
+
+    known = {
+        "accumulates": ({"zero_grad": False}, "the gradients of earlier steps are added to each new one",
+                        "backward() adds to .grad; what must happen to the old gradients before a new backward?"),
+        "fresh optimizer": ({"fresh_optimizer": True},
+                            "the optimizer is built anew at every step, so AdamW forgets its running averages",
+                            "which objects must live across the steps of a loop, and which are made once per step?"),
+    }
+    for mistake in mistakes:
+        options, message, hint = known[mistake]
+        yield _dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta, **options), message, hint
+
+
+def _diverging_losses(name: str, got: list[float], want: list[float], runs) -> Verdict:
+    """A failing verdict for losses that leave prefkit's from some step on, named by the simulated mistake (from
+    ``runs``, an iterable of (losses, message, hint)) they match when one does."""
+    first = next(i for i, (a, b) in enumerate(zip(got, want)) if abs(a - b) > 1e-4)
+    shown = ", ".join(f"{x:.4f}" for x in got)
+    if first == 0:
+        return Verdict(name, False, f"the loss of the first step, before any update, is {got[0]:.4f} where prefkit's "
+                       f"trainer has {want[0]:.4f}", "at step 0 the policy equals pi_ref: what must every log-ratio "
+                       "be, and what does that make the loss of each pair and their mean?")
+    for simulated, message, hint in runs:
+        if all(abs(a - b) <= 1e-4 for a, b in zip(got, simulated)):
+            return Verdict(name, False, message, hint)
+    if got[-1] > got[0] + 1e-4:
+        return Verdict(name, False, f"the loss rises from step to step ({shown}): the update climbs the loss",
+                       "which quantity does backward() differentiate, and does the optimizer descend it?")
+    return Verdict(name, False, f"the losses match prefkit's at the first step but not from step {first + 1} on "
+                   f"({shown} against " + ", ".join(f"{x:.4f}" for x in want) + ")",
+                   "the first step only checks the loss; what else shapes the update: which parameters the optimizer "
+                   "holds, its learning rate, and what the gradient is taken of?")
+
+
+def dpo_train_step(fn, beta: float = 0.1, verbose: bool = True) -> Verdict:
+    """Check ``fn(policy, ref, batch, optimizer, beta) -> loss``: one DPO training step on a preference batch.
+
+    The checker runs STEPS steps of ``fn`` on the shipped policy and a few clean pairs with an AdamW optimizer
+    (lr LR) it builds itself, and compares the loss of every step with prefkit's own step
+    (``prefkit.train.dpo.dpo_step``) run the same way: they must agree within 1e-4. ``pi_ref`` is handed in with
+    gradients switched on, so that a reference scored outside ``torch.no_grad()`` shows.
+    """
+    from . import _dpo_runs
+
+    name = "lab4.dpo_train_step"
+    s = _dpo_runs.setup()
+    model = copy.deepcopy(s.policy).train()
+    ref = copy.deepcopy(s.ref).requires_grad_(True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
+    got = []
+    for step in range(STEPS):
+        before = [p.detach().clone() for p in model.parameters()]
+        out, fail = run_student(name, fn, model, ref, s.batch, optimizer, beta)
+        if fail is not None:
+            return report(fail, verbose)
+        loss = _as_loss(out)
+        if loss is None:
+            return report(Verdict(name, False, f"it returned a {type(out).__name__}, not the loss",
+                                  "return the loss of the batch, as a number or a one-element tensor"), verbose)
+        got.append(loss)
+        if any(p.grad is not None for p in ref.parameters()):
+            return report(Verdict(name, False, "gradients flow into pi_ref: its forward pass builds a graph",
+                                  "pi_ref is a fixed target in DPO; which context manager keeps torch from "
+                                  "recording its forward pass?"), verbose)
+        if not _moved(before, model):
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            if not grads or all(float(g.abs().sum()) == 0 for g in grads):
+                return report(Verdict(name, False, "the parameters did not change and hold no gradient",
+                                      "after the loss, which call computes the gradients, and is anything clearing "
+                                      "them before the optimizer uses them?"), verbose)
+            return report(Verdict(name, False, "the gradients were computed but the parameters did not change",
+                                  "which call applies the gradients to the parameters?"), verbose)
+    want = _dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta)
+    if all(abs(a - b) <= 1e-4 for a, b in zip(got, want)):
+        return report(Verdict(name, True, f"{STEPS} steps match prefkit's DPO step within 1e-4"), verbose)
+    return report(_diverging_losses(name, got, want, _simulated(s, beta, "accumulates")), verbose)
+
+
+def dpo_train(fn, beta: float = 0.1, verbose: bool = True) -> Verdict:
+    """Check ``fn(policy, ref, batch, steps, lr, beta) -> list of losses``: a short DPO training loop on one batch.
+
+    The loop trains ``policy`` in place with AdamW (constant learning rate, no weight decay, no clipping) and
+    returns the loss of each step. The checker runs it for STEPS steps on the shipped policy and a few clean pairs
+    and compares the losses with those prefkit's trainer (``prefkit.train.dpo.dpo``) logs on the same pairs with
+    the same settings: within 1e-4 at every step.
+    """
+    from . import _dpo_runs
+
+    name = "lab4.dpo_train"
+    s = _dpo_runs.setup()
+    model = copy.deepcopy(s.policy).train()
+    before = [p.detach().clone() for p in model.parameters()]
+    out, fail = run_student(name, fn, model, s.ref, s.batch, STEPS, LR, beta)
+    if fail is not None:
+        return report(fail, verbose)
+    losses = [_as_loss(x) for x in out] if isinstance(out, (list, tuple)) else None
+    if losses is None or None in losses:
+        return report(Verdict(name, False, f"it returned a {type(out).__name__}, not a list of losses",
+                              "collect the loss of each step in a list and return it"), verbose)
+    if len(losses) != STEPS:
+        return report(Verdict(name, False, f"it returned {len(losses)} losses for {STEPS} steps",
+                              "one loss per optimizer step"), verbose)
+    if not _moved(before, model):
+        return report(Verdict(name, False, "the policy handed in did not change", "train the policy you are given, "
+                              "in place: which parameters does your optimizer hold?"), verbose)
+    want = _dpo_runs.trainer_losses(s.policy, s.ref, s.tokenizer, s.pairs, STEPS, LR, beta)
+    if all(abs(a - b) <= 1e-4 for a, b in zip(losses, want)):
+        return report(Verdict(name, True, f"{STEPS} losses match prefkit's DPO trainer within 1e-4"), verbose)
+    return report(_diverging_losses(name, losses, want, _simulated(s, beta, "fresh optimizer", "accumulates")),
+                  verbose)
