@@ -29,7 +29,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("plots", ("prefkit.plots",)),
     ("widgets", ("prefkit.widgets",)),
     ("labs", ("prefkit.labs",)),
-    ("apps", ("prefkit.environment", "prefkit.cards", "prefkit.build", "prefkit.tour", "prefkit.cli", "prefkit")),
+    ("apps", ("prefkit.environment", "prefkit.cards", "prefkit.lesson", "prefkit.build", "prefkit.tour", "prefkit.cli",
+              "prefkit")),
 ]
 
 

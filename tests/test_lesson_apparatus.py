@@ -68,8 +68,8 @@ def test_unknown_format_is_refused():
 
 
 def test_pattern_figure_draws_each_box_with_its_text():
-    fig, boxes = plots.plot_implementation_pattern("rubric v1", "prefs/clean\npd-abc", "DPO beta 0.1", "pi_theta @step24",
-                                                   "run.json", "eval.json: 160 prompts")
+    fig, boxes = plots.plot_implementation_pattern("rubric v1", "prefs/clean\npd-abc", "DPO beta 0.1",
+                                                   "pi_theta @step24", "run.json", "eval.json: 160 prompts")
     assert list(boxes) == ["rubric", "data", "objective", "system", "audit", "evaluation"]
     assert "pd-abc" in boxes["data"].get_text() and "160 prompts" in boxes["evaluation"].get_text()
     assert len(fig.axes[0].texts) == 6 + 5  # six boxes and five arrows (annotations)

@@ -29,7 +29,7 @@ REFERENCE = re.compile(r"\b(?:chapters?|labs?|sections?|eq\.|SCALE =)\s*\d+(?:\s
 
 def _text(output: dict) -> str:
     data = output.get("data", {})
-    parts = [output.get("text", ""), data.get("text/plain", ""), data.get("text/markdown", ""), data.get("text/html", "")]
+    parts = [output.get("text", "")] + [data.get(k, "") for k in ("text/plain", "text/markdown", "text/html")]
     return "".join("".join(p) if isinstance(p, list) else p for p in parts)
 
 
@@ -57,7 +57,8 @@ def test_prose_numbers_finds_a_typed_number():
     nb = {"cells": [{"cell_type": "code", "source": ["SCALE = 1\n"], "outputs": [{"text": "gold 0.42\n"}]}]}
     known = known_numbers(nb)
     assert "0.42" in known and "1" in known
-    said = prose_numbers("## 3 · Audit\n1. Gold rose to 0.42, then to 0.57 (see chapter 02 and [lab 1](../labs/lab1.ipynb)).\n"
+    said = prose_numbers("## 3 · Audit\n1. Gold rose to 0.42, then to 0.57 "
+                         "(see chapter 02 and [lab 1](../labs/lab1.ipynb)).\n"
                          "Et al. 2023 say 42% and `steps=48`, not 100%.")
     assert said == ["0.42", "0.57", "0.42"], said
     assert [n for n in said if n not in known] == ["0.57"]
