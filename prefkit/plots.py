@@ -402,5 +402,41 @@ def save_png(fig, path, dpi=None):
     return path
 
 
+def plot_implementation_pattern(rubric, data, objective, system, audit, evaluation, title=None, pyplot=False):
+    """The implementation pattern as boxes and arrows: rubric -> training data -> objective -> aligned system,
+    with the audit metadata and the held-out safety evaluation hanging off the aligned system.
+
+    Each argument is the text of one box, formatted by the chapter from its own run (file names, data version,
+    loss and knobs, policy version, eval slices and numbers); a line break starts a new line in the box.
+    title: the finding (default: what the pattern keeps apart). Returns (fig, boxes), boxes a dict name -> Text,
+    so a test can read what each box says.
+    """
+    fig, ax = new_figure(width=11.5, height=3.4, pyplot=pyplot)
+    ax.set_xlim(0, 4)
+    ax.set_ylim(0, 2)
+    ax.axis("off")
+    colors = {"rubric": "#F3E3C3", "data": "#D6E6F2", "objective": "#D6E6F2", "system": "#CFE8DA",
+              "audit": "#EEEEEE", "evaluation": "#F6D5CC"}
+    heads = {"rubric": "policy (rubric)", "data": "training data", "objective": "objective / threshold",
+             "system": "aligned system", "audit": "audit metadata", "evaluation": "safety evaluation, held out"}
+    texts = {"rubric": rubric, "data": data, "objective": objective, "system": system, "audit": audit,
+             "evaluation": evaluation}
+    centres = {"rubric": (0.5, 1.45), "data": (1.5, 1.45), "objective": (2.5, 1.45), "system": (3.5, 1.45),
+               "audit": (2.5, 0.42), "evaluation": (3.5, 0.42)}
+    boxes = {}
+    for name, (cx, cy) in centres.items():
+        boxes[name] = ax.text(cx, cy, f"$\\bf{{{heads[name].replace(' ', '~')}}}$\n{texts[name]}", ha="center",
+                              va="center", fontsize=8.5, wrap=False,
+                              bbox={"boxstyle": "round,pad=0.45", "facecolor": colors[name], "edgecolor": "#555555"})
+    arrow = {"arrowstyle": "-|>", "color": "#333333", "linewidth": 1.2}
+    for a, b in (("rubric", "data"), ("data", "objective"), ("objective", "system")):
+        ax.annotate("", xy=(centres[b][0] - 0.42, 1.45), xytext=(centres[a][0] + 0.42, 1.45), arrowprops=arrow)
+    ax.annotate("", xy=(3.5, 0.78), xytext=(3.5, 1.1), arrowprops=arrow)
+    ax.annotate("", xy=(2.5, 0.78), xytext=(3.2, 1.12), arrowprops=arrow)
+    finding(fig, title or "Policy, data and measurement kept apart: each box is a versioned artifact of this run")
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.02)
+    return fig, boxes
+
+
 __all__ += ["SLICE_COLORS", "plot_overoptimization", "plot_frontier_points", "frontier_figure",
-            "plot_template_overfit", "plot_agreement", "save_png"]
+            "plot_template_overfit", "plot_agreement", "save_png", "plot_implementation_pattern"]

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("plots", ("prefkit.plots",)),
     ("widgets", ("prefkit.widgets",)),
     ("labs", ("prefkit.labs",)),
-    ("apps", ("prefkit.environment", "prefkit.cards", "prefkit.build", "prefkit.build_english",
+    ("apps", ("prefkit.environment", "prefkit.cards", "prefkit.lesson", "prefkit.build", "prefkit.build_english",
               "prefkit.build_english_bank", "prefkit.tour", "prefkit.cli", "prefkit")),
 ]
 
