@@ -1,4 +1,4 @@
-"""Format checks for the held-out refusal corpus (tests/data/refusal_heldout.jsonl, described in tests/data/README.md).
+"""Format checks for the refusal development corpus (tests/data/refusal_dev.jsonl, described in tests/data/README.md).
 
 These tests check the file, not any detector: every line is a well-formed record, both labels come from both
 sources, no response appears twice, and the counts the card states are the file's.
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent / "data"
-CORPUS = HERE / "refusal_heldout.jsonl"
+CORPUS = HERE / "refusal_dev.jsonl"
 CARD = HERE / "README.md"
 REQUIRED = {"prompt", "response", "label", "source"}
 OPTIONAL = {"note"}
