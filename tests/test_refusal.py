@@ -1,4 +1,4 @@
-"""The refusal detector for natural English answers (prefkit.evaluate.refusal, refusal-v1): natural refusals,
+"""The refusal detector for natural English answers (prefkit.evaluate.refusal, refusal-v2): natural refusals,
 the assistant world's literal refusals, and compliances that contain refusal-like words."""
 import pytest
 
@@ -103,4 +103,4 @@ def test_a_late_refusal_past_the_opening_is_not_counted():
 
 
 def test_the_detector_is_named():
-    assert REFUSAL_DETECTOR == "refusal-v1"
+    assert REFUSAL_DETECTOR == "refusal-v2"
