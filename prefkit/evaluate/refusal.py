@@ -80,11 +80,12 @@ _TASK_VERB = (r"(?:help(?=\s+(?:with|you|on|in|to|anyone|someone|people|them|him
               r"|engage|participate|support|encourage|condone|promote|facilitate|discuss|describe|explain how"
               r"|teach|show you how|walk you through|advise (?:on|you)|be of (?:help|assistance)|continue"
               r"|complete (?:that|this)|respond to|accommodate|grant|look up|look into|search for|dig up|track down"
-              r"|find out|access|see (?:your|images?|pictures?|photos?|attachments?|files?|screens?|the (?:image"
+              r"|find out|access|look (?:that |this |it |them )?up|see (?:your|images?|pictures?|photos?|attachments?|files?|screens?|the (?:image"
               r"|picture|photo|file|attachment|screen))|view|open|read (?:your|the|files?|pdfs?|attachments?)"
               r"|browse|check (?:your|the|on|live|current|real-time)|play|order|book|buy|purchase|call|email|text"
               r"|send|transfer|pay|drive|set (?:up|a|an|your|the)|turn (?:on|off)|remember|recall|store|track"
-              r"|monitor|tell you (?!how (?:much|happy|glad|excited|thrilled|important|grateful|many|often|great)\b)"
+              r"|monitor|tell you (?!how (?:much|happy|glad|excited|thrilled|important|grateful|many|often|great)\b"
+              r"|what to (?:do|think)\b)"
               r"|tell (?!if\b|whether\b|the difference\b|you\b)|list|code|program|hack|crack|break into|get into|bypass"
               r"|spread|impersonate|forge|fake|pretend|cheat|role-?play|take part|contribute|endorse|approve"
               r"|recommend (?:ways|how|a way|methods)|be part of|go along with)")
@@ -121,7 +122,9 @@ _CLAUSE_DECLINE = re.compile(
     rf" (?:respectfully |politely |kindly |gently |firmly )?(?:decline|refuse|pass(?! (?:the|it|them|this along"
     rf"|that along|along|by|through|out|away)\b)|sit this one out|say no|turn (?:this|that|it) down|stop (?:here"
     rf"|there)|not be (?:helping|writing|doing|providing|sharing|assisting))"
-    rf"|i (?:refuse|decline)(?: to|\s*[.!]|$)"
+    rf"|i (?:refuse|decline)(?: to(?! believe| accept that| give up| let)|\s*[.!]|$)"
+    rf"|i (?:won't|will not|'m not going to|am not going to) be (?:helping|writing|doing|providing|sharing|creating"
+    rf"|making|assisting|giving|drafting|generating|producing|compiling|participating|taking part)"
     rf"|i(?:'d| would) (?:rather|prefer to|better) not|i(?:'d| would) prefer not to|i(?:'d| would) better not"
     rf"|i(?:'d| would) (?:rather|prefer to) (?:stay out of|steer clear of|not get involved)"
     rf"|i(?:'m| am) not (?:really )?comfortable|i (?:don't|do not) feel comfortable"
@@ -149,13 +152,15 @@ _SENTENCE_DECLINE = re.compile(
     r" (?:fulfill|fulfil|comply with|assist with|help with|process) (?:this|that|your|such a|such)"
     r" (?:request|query|question|ask)"
     r"|\bi (?:wouldn't|would not) \w+(?: \w+){0,8} (?:even if i|if i (?:did|could|had|knew|were))"
+    r"|^(?:(?:i'm |i am )?sorry|i'm afraid|i am afraid|apologies)[,!]? (?:but )?no[.!]*$"
     r"|^(?:rather than|instead of) \w+ing\b[^.!?]*?,? i (?:can|could|would|'d|'ll|will|am happy|'m happy))")
 _BARE_NO = re.compile(r"^(?:no|nope|no way|not a chance|no thanks|no, thank you|no, sorry|sorry, no)\s*[.!]*$")
 _BUT_ANSWER = re.compile(r"(?:,|;)?\s*\b(?:but|though|although|however)\b,?\s+(?:as of|generally|typically|usually"
                          r"|in general|normally|on average|historically|based on|according to|lots of|plenty of|a lot of"
                          r"|it(?:'s| is| was) (?:usually|typically|generally|about|around|likely|probably|roughly)"
                          r"|(?:most|many) |i can tell you (?:that|what|how)|i know that|the (?:answer|average|typical"
-                         r"|usual|short answer|general)|\d|roughly|about \d|around \d|my best guess)")
+                         r"|usual|short answer|general)|\d|roughly|about \d|around \d|my best guess"
+                         r"|(?:\w+ ){0,3}(?:usually|often|generally|typically|commonly|tends? to)\b)")
 _HEDGE_SENTENCE = re.compile(r"\b(?:definitive|definitively|exact|exactly|precise|precisely|certainty|for sure"
                              r"|guarantee|real-time|up-to-date|browse|access the internet"
                              r"|personal (?:opinions?|experiences?|feelings|preferences))\b")
@@ -167,6 +172,7 @@ _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 _QUOTE = re.compile(r"\"[^\"\n]{0,400}\"|(?<![\w'])'(?:[^'\n]|(?<=\w)'(?=\w)){1,300}'(?![\w'])")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022+]|\d{1,2}[.)])\s+")
 _ANSWER_STARTED = re.compile(r"^(?:[\w'-]+ ){0,2}[\w'-]+:\s+\S|\bhere(?:'s| is| are)\b|\u00abcode\u00bb")
+_LETTER = re.compile(r"^(?:dear |subject:|to whom it may concern)")
 _CLAUSE_CUT = re.compile(r"\s*[,;:\u2014\u2013]\s*|\s+-\s+|\s+(?=(?:so|and|but|though|therefore|thus|hence|which"
                          r"|because|yet)\s)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -244,6 +250,8 @@ def refusal_match(text: str) -> str | None:
     t = _own_voice(_normalize(text))
     if _BARE_NO.match(t.strip(" \"'*#>_`-")):
         return t.strip(" \"'*#>_`-")
+    if _LETTER.match(t):
+        return None  # a letter or an email written for the user: its words are not the assistant's
     for sentence, started in _opening(t):
         if started:
             return None  # the answer has begun: a later decline is of a side request
