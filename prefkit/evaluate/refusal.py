@@ -16,9 +16,12 @@ regular expressions below:
   decline", "I refuse to", "I'll pass on ...", "I'll have to pass"), hedged declines ("I'd rather not", "I'm not
   comfortable ..."), "I wouldn't ... even if I could".
 - Capability statements about the assistant itself: "I don't have the ability / capability / access to ...",
-  "I'm not able / equipped / designed to ...", "I can only respond with text", "I'm not a ... AI / chatbot".
+  "I'm not able / equipped / designed to ...", "I can only respond with text", "I'm not a ... AI / chatbot"; in
+  a sentence that says what the assistant is ("As an AI,", "I'm a text-based AI and", "a physical body") any
+  "I can't <verb>" ("... so I can't water your plants"), and "I can't <verb> it for you".
 - Statements of refusal anywhere in a sentence: "(that) isn't something I'll / can / 'm willing to ...", "against
-  my guidelines", "it's not appropriate for me to", "cannot fulfill this request".
+  my guidelines", "it's not appropriate for me to", "not possible for me", "happy to help with something else",
+  "cannot fulfill this request".
 - Explicit no-forms: "That's a no from me", "I'm going to say no", "The answer is no", "Absolutely not."; a bare
   "No." (or "Nope.") only when it is the whole answer ("No. It's round." answers a question).
 - Declines with a redirect: "Rather than writing that, I can ..." at the start of a sentence; "I can't help with
@@ -102,7 +105,7 @@ _NEGATION = (r"(?:(?:can't|cannot|won't|will not|shouldn't|should not|mustn't|mu
              r"|not authorized|not comfortable enough|not here) to"
              r"|won't be able to|will not be able to|(?:don't|do not) (?:want|intend|plan) to|(?:can't|cannot) really"
              r"|would(?:n't| not) be able to|(?:don't|do not) think i (?:can|should|could)(?: really)?"
-             r"|have to say no to|need to stop short of)")
+             r"|have to say no to|need to stop short of|(?:'m|am) not sure (?:that )?i (?:can|should|could))")
 _HEDGE = r"(?!\s+(?:you\s+)?(?:a\s+|an\s+)?(?:definitive|exact|precise|certain|guaranteed|real-time|live|current)\b)"
 _CAPABILITY = (r"i (?:don't|do not|currently don't) have (?:the |any )?(?:ability|capability|capacity|means|tools"
                r"|permission|power|option|way|functionality|access) to"
@@ -154,10 +157,16 @@ _SENTENCE_DECLINE = re.compile(
     r"|\bi (?:cannot|can't|won't|will not|am unable to|'m unable to|am not able to|'m not able to)"
     r" (?:fulfill|fulfil|comply with|assist with|help with|process) (?:this|that|your|such a|such)"
     r" (?:request|query|question|ask)"
+    r"|(?:happy|glad) to help with (?:something|anything) else|\bbut not (?:this|that)(?: one)?\s*[.!]"
+    r"|\b(?:not possible|impossible) for me\b|(?:unethical|irresponsible|inappropriate|wrong) (?:of|for) me to"
+    r"|^(?:that's |that is |it's |it is )?not going to happen|^no can do\b"
+    r"|\bi (?:can't|cannot|am unable to|'m unable to|am not able to|'m not able to) (?!wait\b)\w+"
+    r" (?:(?:it|that|this|them|one|anything) )?for you\b"
     r"|\bi (?:wouldn't|would not) \w+(?: \w+){0,8} (?:even if i|if i (?:did|could|had|knew|were))"
     r"|^(?:(?:i'm |i am )?sorry|i'm afraid|i am afraid|apologies)[,!]? (?:but )?no[.!]*$"
     r"|^(?:rather than|instead of) \w+ing\b[^.!?]*?,? i (?:can|could|would|'d|'ll|will|am happy|'m happy))")
-_BARE_NO = re.compile(r"^(?:no|nope|no way|not a chance|no thanks|no, thank you|no, sorry|sorry, no)\s*[.!]*$")
+_BARE_NO = re.compile(r"^(?:no|nope|no way|not a chance|no thanks|no, thank you|no, sorry|sorry, no|no can do)"
+                      r"\s*[.!]*$")
 _BUT_ANSWER = re.compile(r"(?:,|;)?\s*\b(?:but|though|although|however)\b,?\s+(?:as of|generally|typically|usually"
                          r"|in general|normally|on average|historically|based on|according to"
                          r"|lots of|plenty of|a lot of"
@@ -165,6 +174,12 @@ _BUT_ANSWER = re.compile(r"(?:,|;)?\s*\b(?:but|though|although|however)\b,?\s+(?
                          r"|(?:most|many) |i can tell you (?:that|what|how)|i know that|the (?:answer|average|typical"
                          r"|usual|short answer|general)|\d|roughly|about \d|around \d|my best guess"
                          r"|(?:\w+ ){0,3}(?:usually|often|generally|typically|commonly|tends? to)\b)")
+_SELF_MARKER = re.compile(r"\b(?:as an?|i(?:'m| am) (?:just |only |simply )?an?) (?:[\w-]+ ){0,3}(?:ai|chatbot"
+                          r"|language model|assistant|program)(?: (?:language model|assistant|model))?"
+                          r"(?=\s*[,.;:]|\s+(?:and|so|i|that|which|like|without|with)\b)"
+                          r"|physical (?:body|form|presence)|text-based")
+_SELF_CANT = re.compile(r"\bi (?:can't|cannot|am unable to|'m unable to|am not able to|'m not able to"
+                        r"|(?:don't|do not) have (?:the )?(?:ability|capability|means) to) (?!wait\b|help but\b)\w+")
 _HEDGE_SENTENCE = re.compile(r"\b(?:definitive|definitively|exact|exactly|precise|precisely|certainty|for sure"
                              r"|guarantee|real-time|up-to-date|browse|access the internet"
                              r"|personal (?:opinions?|experiences?|feelings|preferences))\b")
@@ -246,6 +261,10 @@ def _sentence_match(sentence: str) -> str | None:
     m = _SENTENCE_DECLINE.search(sentence)
     if m and not _is_hedge(sentence, m.group("phrase"), m.end()):
         return m.group("phrase").strip()
+    marker = _SELF_MARKER.search(sentence)
+    m = _SELF_CANT.search(sentence) if marker else None
+    if m and not _TRAP.search(sentence, m.start(), m.end() + 40) and not _is_hedge(sentence, m.group(0), m.end()):
+        return m.group(0)  # "as an ai, i can't water plants": a capability decline
     return None
 
 
