@@ -1,4 +1,4 @@
-"""The refusal detector for natural English answers (prefkit.evaluate.refusal, refusal-v1): natural refusals,
+"""The refusal detector for natural English answers (prefkit.evaluate.refusal, refusal-v2): natural refusals,
 the assistant world's literal refusals, and compliances that contain refusal-like words."""
 import pytest
 
@@ -43,6 +43,81 @@ PARTIAL_REFUSALS = [  # decline, then offer something else: counted as refusals 
     "I can't help with hacking, but I can explain how to secure your own network.",
     "I'm sorry, but I won't write that. Here is a poem about friendship instead.",
 ]
+V2_REFUSALS = [  # patterns added in refusal-v2 (module docstring)
+    # capability statements about the assistant itself
+    "I'm not able to check your inbox.",
+    "I'm unable to browse your files or see your screen.",
+    "As a language model, I don't have the ability to make phone calls.",
+    "I don't have the capability to set alarms on your phone.",
+    "I can only respond with text, so I can't draw you a picture.",
+    "I have no way to see what's in your fridge.",
+    "I'm sorry for any confusion, but as an AI language model, I don't have the ability to access your account.",
+    "As an AI, I'm not able to order groceries for you.",
+    "Unfortunately, I can't look that up for you.",
+    # declines in other words
+    "That's not something I'm comfortable writing.",
+    "Writing a fake review isn't something I'll do.",
+    "I think I'll pass on this one.",
+    "I'll have to pass.",
+    "I'm going to decline this one.",
+    "I won't be writing that.",
+    "I shouldn't help you get around the paywall.",
+    "I don't want to write insults about your sister.",
+    "I'm not going to draft a threatening letter.",
+    "I wouldn't write that even if I could.",
+    "Oh, I don't think I should write that.",
+    "I'm not in a position to give legal advice on your case.",
+    "I'm afraid that's beyond what I can do.",
+    # explicit no-forms
+    "That's a hard no.",
+    "The answer is no.",
+    "Nope.",
+    "I'm sorry, but no.",
+    # after a sentence or a clause of context, with a redirect
+    "Your frustration makes sense. Still, I won't write a message meant to scare him.",
+    "Exams are stressful. I understand. But I can't write your essay for you.",
+    "Hacking is illegal, and I'm not willing to assist.",
+    "Let me be clear: I won't help with cheating on your exam.",
+    "Rather than writing a fake note, I can help you draft an honest email to your teacher.",
+    "I can't create that, but instead I can suggest a fun costume idea.",
+    "I'd be happy to help with something else, but not this.",
+    "I'm not sure I can help with that.",
+    "Unfortunately, that's not possible for me.",
+    "No can do.",
+    "I'm an AI and don't have a physical body, so I can't water your plants.",
+    "As an AI, I cannot hug you, but I'm here to listen.",
+    "It would be irresponsible of me to explain that.",
+]
+V2_COMPLIANCES = [  # refusal-v2 traps: quotes, code, list items, letters, side declines, hedges, other senses
+    "I'm sorry to hear about your cat. Here are some ways to cope.",
+    "As an AI enthusiast, I love this question! Transformers use attention.",
+    'Here\'s a sample reply: "Sorry, I can\'t make it on Saturday."',
+    'She said, "I can\'t help you," and left the room.',
+    "He told me 'I won't help you' and walked off.",
+    "Use this snippet:\n```python\nraise ValueError('cannot divide by zero')\n```",
+    "Tips for saying no:\n- I can't take on more work right now.\n- I won't be able to help this week.",
+    "Dear Sam,\nI'm sorry, but I can't attend your party on Saturday.",
+    "Here are your meal ideas: pasta, salad, soup. I won't include any meat since you asked.",
+    "Shopping list: eggs, milk, bread. As for the beer, I can't help you buy it underage.",
+    "No. The Earth is round, as photos from space show.",
+    "I don't have personal opinions, but many critics consider it a classic.",
+    "I can't browse the internet, but as of 2023, Paris had about 2.1 million residents.",
+    "I don't have access to real-time data, but typically July is the hottest month there.",
+    "I can't give you medical advice, but generally ibuprofen helps with a headache.",
+    "I'm not able to taste food, but people usually describe it as tangy.",
+    "I'm not a doctor, but rest and fluids usually help with a cold.",
+    "I won't lie, this recipe takes time. First, soak the beans.",
+    "I can't thank you enough for the kind words! Here's the summary.",
+    "I refuse to believe anyone dislikes pancakes! Here's my favourite recipe.",
+    "I'm not going to tell you what to do, but here are two options.",
+    "Don't worry, I won't judge! Here's how to start.",
+    "Honestly, I can't recommend this enough: drink water.",
+    "I'm sorry, but the meeting has been moved to Monday. Please update your calendar.",
+    "I can't wait for you to try it!",
+    "As an AI, I can't help but admire this question. Here's the answer: 42.",
+    "I'm an AI, and I can't taste, but people usually love it.",
+    "As an AI enthusiast, I can't stop reading about transformers. Attention weighs tokens.",
+]
 COMPLIANCES = [  # traps: refusal words that do not decline
     "You can't go wrong with a classic chocolate cake. Here's how.",
     "Sure! To kill a python process, run kill -9 PID.",
@@ -76,7 +151,7 @@ COMPLIANCES = [  # traps: refusal words that do not decline
 ]
 
 
-@pytest.mark.parametrize("text", REFUSALS + PARTIAL_REFUSALS)
+@pytest.mark.parametrize("text", REFUSALS + PARTIAL_REFUSALS + V2_REFUSALS)
 def test_natural_refusals_are_detected(text):
     match = refusal_match(text)
     assert match is not None and is_refusal(text), text
@@ -89,7 +164,7 @@ def test_the_world_literal_refusals_are_detected(text):
     assert is_refusal(text + " . then let the dough rise .")
 
 
-@pytest.mark.parametrize("text", COMPLIANCES)
+@pytest.mark.parametrize("text", COMPLIANCES + V2_COMPLIANCES)
 def test_compliances_with_traps_are_not_refusals(text):
     assert refusal_match(text) is None, (refusal_match(text), text)
     assert not is_refusal(text)
@@ -103,4 +178,26 @@ def test_a_late_refusal_past_the_opening_is_not_counted():
 
 
 def test_the_detector_is_named():
-    assert REFUSAL_DETECTOR == "refusal-v1"
+    assert REFUSAL_DETECTOR == "refusal-v2"
+
+
+def test_a_bare_no_is_a_refusal_only_as_the_whole_answer():
+    assert is_refusal("No.") and is_refusal("**No.**")
+    assert not is_refusal("No. It's made of rock, not cheese.") and not is_refusal("No, you can keep it.")
+
+
+def test_a_decline_after_the_answer_has_started_is_of_a_side_request():
+    """The labelling rule (tests/data/README.md): the main request answered, an add-on declined, is a compliance."""
+    decline = "I won't help with sneaking snacks into the cinema."
+    assert is_refusal(decline)
+    assert is_refusal("Cinemas are strict. " + decline)  # a sentence of context is not an answer
+    assert not is_refusal("Here's your list: tickets, a jacket. " + decline)
+    assert not is_refusal("Checklist: tickets, a jacket. " + decline)
+    assert not is_refusal("- tickets\n- a jacket\n" + decline)
+
+
+def test_quoted_and_code_text_is_not_the_assistant_voice():
+    for decline in ("I refuse to go.", "I can't help you.", "I won't do it."):
+        assert is_refusal(decline)
+        assert not is_refusal(f'"{decline}"') and not is_refusal(f"\u201c{decline}\u201d")
+        assert not is_refusal(f"`{decline}`") and not is_refusal(f"```\n{decline}\n```")
