@@ -417,3 +417,19 @@ def test_lab6_bf16_refused_on_a_cpu_gets_its_own_diagnosis(monkeypatch):
     assert "bf16=False" in verdict.hint and "use_cpu=True" in verdict.hint
     other = check.lab6.parity_config(lambda *a: int("x"), verbose=False)  # any other error: the general message
     assert "it raised ValueError" in other.message
+
+
+def test_lab6_parity_break_with_bf16_refused_on_a_cpu_gets_its_own_diagnosis(monkeypatch):
+    import transformers.training_args
+    from trl import DPOConfig
+
+    monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: False)  # as on a CPU
+
+    def bf16_break(steps, batch_size, lr, beta):  # bf16 switched on without use_cpu: refused on a CPU
+        return DPOConfig(output_dir="/tmp/unused", max_steps=steps, per_device_train_batch_size=batch_size,
+                         learning_rate=lr, beta=beta, bf16=True), "bf16"
+
+    with pytest.raises(ValueError, match="bf16"):
+        bf16_break(1, 1, 1e-3, 0.1)
+    verdict = check.lab6.parity_break(bf16_break, verbose=False)
+    assert not verdict and "refused bf16" in verdict.message and "another setting" in verdict.hint, str(verdict)

@@ -131,7 +131,7 @@ def regression_metric(fn, beta: float = 0.5, verbose: bool = True) -> Verdict:
 
 
 # ------------------------------------------------------------------ rDPO in the text world: a training step (5.4)
-STEPS, LR, EPS = 4, 1e-3, 0.4
+LR, EPS = 1e-3, 0.4
 LOGPS = ("prefkit.train.dpo.policy_logps",)  # the log-probs of both responses are given; the loss and step are not
 
 
@@ -146,32 +146,16 @@ def rdpo_train_step(fn, beta: float = 0.1, eps: float = EPS, verbose: bool = Tru
     import copy
 
     from . import _dpo_runs
-    from .lab4 import _as_loss, _diverging_losses, _moved
+    from .lab4 import STEPS, _diverging_losses, _run_steps
 
     name = "lab5.rdpo_train_step"
     s = _dpo_runs.setup("noisy40")
     model = copy.deepcopy(s.policy).train()
     ref = copy.deepcopy(s.ref).requires_grad_(True)  # a reference scored with gradients on shows up in its .grad
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
-    got = []
-    for _ in range(STEPS):
-        before = [p.detach().clone() for p in model.parameters()]
-        out, fail = run_student(name, fn, model, ref, s.batch, optimizer, beta, eps, allowed=LOGPS)
-        if fail is not None:
-            return report(fail, verbose)
-        loss = _as_loss(out)
-        if loss is None:
-            return report(Verdict(name, False, f"it returned a {type(out).__name__}, not the loss",
-                                  "return the loss of the batch, as a number or a one-element tensor"), verbose)
-        got.append(loss)
-        if any(p.grad is not None for p in ref.parameters()):
-            return report(Verdict(name, False, "gradients flow into pi_ref: its forward pass builds a graph",
-                                  "pi_ref is a fixed target; which context manager keeps torch from recording its "
-                                  "forward pass?"), verbose)
-        if not _moved(before, model):
-            return report(Verdict(name, False, "the parameters did not change",
-                                  "after the loss: which call computes the gradients, which one applies them?"),
-                          verbose)
+    got, fail = _run_steps(name, fn, model, ref, s.batch, optimizer, beta, eps, allowed=LOGPS)
+    if fail is not None:
+        return report(fail, verbose)
     want = _dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta, kind="rdpo", eps=eps)
     if all(abs(a - b) <= 1e-4 for a, b in zip(got, want)):
         return report(Verdict(name, True, f"{STEPS} steps on flipped labels match prefkit's rDPO step within 1e-4"),

@@ -132,7 +132,8 @@ def loss_divergence(fn, verbose: bool = True) -> Verdict:
                               "logged step", "TRL and prefkit both count steps from 1: read the row's step"), verbose)
     if first == 1 or first == 0:
         return report(Verdict(name, False, "the first step is one where the losses agree within the tolerance",
-                              f"rounding differences of 1e-5 are not a divergence: compare with TOL = {TOL}"), verbose)
+                              "rounding differences far below the tolerance are not a divergence: which tolerance "
+                              "does the exercise give?"), verbose)
     if abs(largest + 0.01) < 1e-9 or abs(largest - 0.00008) < 1e-9:
         return report(Verdict(name, False, "the largest difference is signed, so a curve that falls below the other "
                               "never counts", "the size of a difference does not depend on which curve is lower"),
@@ -145,9 +146,11 @@ BREAK_STEPS, BREAK_BATCH, BREAK_LR, BREAK_BETA = 3, 4, 5e-4, 0.1
 
 
 def _break_on_cpu(exc: Exception) -> tuple[str, str] | None:
+    """The bf16 break refused by transformers: on a machine without a bf16 GPU it needs ``use_cpu=True``."""
     if isinstance(exc, ValueError) and "bf16" in str(exc):
-        return (f"transformers refused bf16 on this machine ({exc}): on a CPU without bf16 support the bf16 break "
-                "cannot be run at all", "break another setting here, and try bf16 on a GPU")
+        return (f"transformers refused bf16 on this machine ({exc}): without use_cpu=True it asks for a GPU that "
+                "runs bf16", "keep use_cpu from your parity config (bf16 then runs under CPU autocast), or break "
+                "another setting")
     return None
 
 
