@@ -393,6 +393,9 @@ def test_a_function_that_calls_prefkits_own_implementation_fails_and_is_told_so(
         (check.lab6.trl_rows, trl_bridge.trl_rows, "prefkit.labs.trl_bridge.trl_rows"),
         (check.lab6.parity_config, lambda steps, batch_size, lr, beta: trl_bridge.trl_config(
             steps=steps, batch_size=batch_size, lr=lr, beta=beta), "prefkit.labs.trl_bridge.trl_config"),
+        (check.lab6.parity_break, lambda steps, batch_size, lr, beta: (trl_bridge.trl_config(
+            steps=steps, batch_size=batch_size, lr=lr, beta=beta, lr_scheduler_type="linear"), "lr_scheduler_type"),
+         "prefkit.labs.trl_bridge.trl_config"),
     ]
     for checker, fn, called in cases:
         verdict = checker(fn, verbose=False)
