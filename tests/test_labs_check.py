@@ -51,6 +51,8 @@ EXERCISES = [  # notebook, function, checker
     ("lab2_reward_model.ipynb", "pairwise_accuracy", check.lab2.pairwise_accuracy),
     ("lab2_reward_model.ipynb", "accuracy_ceiling", check.lab2.accuracy_ceiling),
     ("lab2_reward_model.ipynb", "goodhart_point", check.lab2.goodhart_point),
+    ("lab2_reward_model.ipynb", "reward_head", check.lab2.reward_head),
+    ("lab2_reward_model.ipynb", "bt_train_step", check.lab2.bt_train_step),
     ("lab3_kl_budget.ipynb", "bon_kl_bound", check.lab3.bon_kl_bound),
     ("lab3_kl_budget.ipynb", "beta_for_budget", check.lab3.beta_for_budget),
     ("lab3_kl_budget.ipynb", "kl_penalized_objective", check.lab3.kl_penalized_objective),
@@ -63,8 +65,11 @@ EXERCISES = [  # notebook, function, checker
     ("lab5_noise_robustness.ipynb", "cdpo_loss", check.lab5.cdpo_loss),
     ("lab5_noise_robustness.ipynb", "rdpo_loss", check.lab5.rdpo_loss),
     ("lab5_noise_robustness.ipynb", "regression_metric", check.lab5.regression_metric),
+    ("lab5_noise_robustness.ipynb", "rdpo_train_step", check.lab5.rdpo_train_step),
     ("lab6_trl_bridge.ipynb", "to_trl_rows", check.lab6.trl_rows),
     ("lab6_trl_bridge.ipynb", "parity_config", check.lab6.parity_config),
+    ("lab6_trl_bridge.ipynb", "loss_divergence", check.lab6.loss_divergence),
+    ("lab6_trl_bridge.ipynb", "parity_break", check.lab6.parity_break),
 ]
 PRESENT = [e for e in EXERCISES if (LABS / e[0]).exists()]
 
@@ -121,6 +126,33 @@ def test_lab2_wrong_answers():
     assert "index" in _wrong(check.lab2.goodhart_point, lambda ns, proxy, gold: int(np.argmax(gold)))
 
 
+def _bt_step(sign=1.0, mean=True, zero_grad=True, shift_invariant=True, step=True):
+    """A Bradley-Terry training step with one of the usual mistakes switched on."""
+    def train_step(head, f_w, f_l, optimizer):
+        if zero_grad:
+            optimizer.zero_grad()
+        r_w, r_l = head(f_w), head(f_l)
+        per_pair = -F.logsigmoid(r_w - r_l) if shift_invariant else -F.logsigmoid(r_w) - F.logsigmoid(-r_l)
+        loss = per_pair.mean() if mean else per_pair.sum()
+        (sign * loss).backward()
+        if step:
+            optimizer.step()
+        return loss.item()
+    return train_step
+
+
+def test_lab2_reward_head_and_step_wrong_answers():
+    assert "not shape (5,)" in _wrong(check.lab2.reward_head, lambda hidden: torch.nn.Linear(hidden, 1))
+    frozen = lambda hidden: torch.nn.Sequential(torch.nn.Linear(hidden, 1), torch.nn.Flatten(0)).requires_grad_(False)
+    assert "no trainable parameters" in _wrong(check.lab2.reward_head, frozen)
+    assert check.lab2.bt_train_step(_bt_step(), verbose=False)  # the same step written another way passes
+    assert "climbs the loss" in _wrong(check.lab2.bt_train_step, _bt_step(sign=-1.0))
+    assert "summed" in _wrong(check.lab2.bt_train_step, _bt_step(mean=False))
+    assert "earlier steps are added" in _wrong(check.lab2.bt_train_step, _bt_step(zero_grad=False))
+    assert "same constant to both rewards" in _wrong(check.lab2.bt_train_step, _bt_step(shift_invariant=False))
+    assert "did not change" in _wrong(check.lab2.bt_train_step, _bt_step(step=False))
+
+
 def test_lab3_wrong_answers():
     assert "loose bound" in _wrong(check.lab3.bon_kl_bound, lambda n: math.log(n))
 
@@ -144,19 +176,12 @@ def test_lab3_wrong_answers():
 
 
 def _rloo(baseline="others", kl_sign=-1.0, detach=True, beta_fixed=None, ascend=True):
-    """A score-function gradient estimate with the k1 penalty, with one of the usual mistakes switched on."""
+    """The checker's own RLOO reference estimate, as a student's function, with one of the usual mistakes on."""
+    from prefkit.labs.check.lab3 import _rloo_reference
+
     def estimate(logits, actions, rewards, ref_probs, beta):
-        beta = beta if beta_fixed is None else beta_fixed
-        theta = logits.detach().clone().requires_grad_(True)
-        logp = torch.log_softmax(theta, -1)[actions]
-        penalized = rewards[actions] + kl_sign * beta * (logp - ref_probs.log()[actions])
-        weight = penalized.detach() if detach else penalized
-        k = len(actions)
-        if baseline == "others":
-            weight = weight - (weight.sum() - weight).detach() / (k - 1)
-        elif baseline == "all":
-            weight = weight - weight.mean().detach()
-        (grad,) = torch.autograd.grad((weight * logp).mean(), theta)
+        grad = _rloo_reference(logits, actions, rewards, ref_probs, beta if beta_fixed is None else beta_fixed,
+                               baseline=baseline, kl_sign=kl_sign, detach=detach)
         return grad if ascend else -grad
     return estimate
 
@@ -255,6 +280,43 @@ def test_lab4_training_step_and_loop_that_delegate_to_prefkit_fail_and_are_told_
         assert "prefkit.train.dpo.dpo_step" in verdict.message, str(verdict)
 
 
+def _rdpo_step(loss="rdpo"):
+    """An rDPO training step written from the lab's own losses; ``loss`` names the one it minimizes."""
+    from prefkit.train.dpo import policy_logps
+
+    ns = _functions("lab5_noise_robustness.ipynb")
+    losses = {"rdpo": ns["rdpo_loss"], "cdpo": ns["cdpo_loss"], "dpo": lambda w, l, beta, eps: ns["rdpo_loss"](
+        w, l, beta, 0.0)}
+
+    def train_step(policy, ref, batch, optimizer, beta, eps):
+        optimizer.zero_grad()
+        logp_w, logp_l = policy_logps(policy, batch)[0].chunk(2)
+        with torch.no_grad():
+            ref_w, ref_l = policy_logps(ref, batch)[0].chunk(2)
+        value = losses[loss](logp_w - ref_w, logp_l - ref_l, beta, eps).mean()
+        value.backward()
+        optimizer.step()
+        return value.item()
+    return train_step
+
+
+def test_lab5_rdpo_step_wrong_answers_and_delegation():
+    assert "eps is not used" in _wrong(check.lab5.rdpo_train_step, _rdpo_step("dpo"))
+    assert "cDPO's" in _wrong(check.lab5.rdpo_train_step, _rdpo_step("cdpo"))
+    from prefkit.train.dpo import DPOConfig, dpo_step
+
+    cfg = DPOConfig(beta=0.1, kind="rdpo", eps=check.lab5.EPS, precompute_ref=False)
+
+    def via_prefkit(policy, ref, batch, optimizer, beta, eps):  # right losses: without the check it would pass
+        optimizer.zero_grad()
+        loss, _ = dpo_step(policy, batch, cfg, ref=ref)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    verdict = check.lab5.rdpo_train_step(via_prefkit, verbose=False)
+    assert not verdict and "prefkit.train.dpo.dpo_step" in verdict.message, str(verdict)
+
+
 def test_lab6_wrong_answers():
     from trl import DPOConfig
 
@@ -267,7 +329,44 @@ def test_lab6_wrong_answers():
     assert "lr_scheduler_type" in _wrong(check.lab6.parity_config, defaults)
 
 
+def test_lab6_parity_experiment_wrong_answers():
+    import dataclasses
+
+    def positional(ours, theirs):
+        gaps = [abs(a["loss"] - b["loss"]) for a, b in zip(ours, theirs)]
+        return next((i for i, g in enumerate(gaps) if g > 1e-4), None), max(gaps)
+    assert "off by one" in _wrong(check.lab6.loss_divergence, positional)
+
+    def signed(ours, theirs):
+        gaps = [b["loss"] - a["loss"] for a, b in zip(ours, theirs)]
+        return next((a["step"] for a, g in zip(ours, gaps) if abs(g) > 1e-4), None), max(gaps)
+    assert "signed" in _wrong(check.lab6.loss_divergence, signed)
+
+    parity_config = _functions("lab6_trl_bridge.ipynb")["parity_config"]
+    unbroken = lambda steps, batch, lr, beta: (parity_config(steps, batch, lr, beta), "lr_scheduler_type")
+    assert "nothing is broken" in _wrong(check.lab6.parity_break, unbroken)
+
+    def two(steps, batch, lr, beta):
+        return dataclasses.replace(parity_config(steps, batch, lr, beta), lr_scheduler_type="linear",
+                                   weight_decay=0.1), "lr_scheduler_type"
+    assert "2 settings differ" in _wrong(check.lab6.parity_break, two)
+
+    def misnamed(steps, batch, lr, beta):
+        return dataclasses.replace(parity_config(steps, batch, lr, beta), optim="adamw_torch_fused"), "bf16"
+    assert "the one changed is 'optim'" in _wrong(check.lab6.parity_break, misnamed)
+
+
 # ------------------------------------------------------------------------ delegation to prefkit, bf16 on a CPU
+def _bt_step_via_prefkit(head, f_w, f_l, optimizer):  # right updates: without the check it would pass
+    from prefkit.train.reward import reward_loss
+
+    optimizer.zero_grad()
+    loss = reward_loss(head(f_w), head(f_l))
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def test_a_function_that_calls_prefkits_own_implementation_fails_and_is_told_so():
     from prefkit.evaluate.reward_audit import pairwise_accuracy
     from prefkit.labs import trl_bridge
@@ -289,10 +388,14 @@ def test_a_function_that_calls_prefkits_own_implementation_fails_and_is_told_so(
         (check.lab5.rdpo_loss, lambda cw, cl, beta, eps: preference_loss(cw, cl, beta, "rdpo", eps),
          "prefkit.losses.preference_loss"),
         (check.lab2.pairwise_accuracy, pairwise_accuracy, "prefkit.evaluate.reward_audit.pairwise_accuracy"),
+        (check.lab2.bt_train_step, _bt_step_via_prefkit, "prefkit.train.reward.reward_loss"),
         (check.lab3.bon_kl_bound, kl_bound, "prefkit.train.bon_estimators.kl_bound"),
         (check.lab6.trl_rows, trl_bridge.trl_rows, "prefkit.labs.trl_bridge.trl_rows"),
         (check.lab6.parity_config, lambda steps, batch_size, lr, beta: trl_bridge.trl_config(
             steps=steps, batch_size=batch_size, lr=lr, beta=beta), "prefkit.labs.trl_bridge.trl_config"),
+        (check.lab6.parity_break, lambda steps, batch_size, lr, beta: (trl_bridge.trl_config(
+            steps=steps, batch_size=batch_size, lr=lr, beta=beta, lr_scheduler_type="linear"), "lr_scheduler_type"),
+         "prefkit.labs.trl_bridge.trl_config"),
     ]
     for checker, fn, called in cases:
         verdict = checker(fn, verbose=False)
@@ -317,3 +420,19 @@ def test_lab6_bf16_refused_on_a_cpu_gets_its_own_diagnosis(monkeypatch):
     assert "bf16=False" in verdict.hint and "use_cpu=True" in verdict.hint
     other = check.lab6.parity_config(lambda *a: int("x"), verbose=False)  # any other error: the general message
     assert "it raised ValueError" in other.message
+
+
+def test_lab6_parity_break_with_bf16_refused_on_a_cpu_gets_its_own_diagnosis(monkeypatch):
+    import transformers.training_args
+    from trl import DPOConfig
+
+    monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: False)  # as on a CPU
+
+    def bf16_break(steps, batch_size, lr, beta):  # bf16 switched on without use_cpu: refused on a CPU
+        return DPOConfig(output_dir="/tmp/unused", max_steps=steps, per_device_train_batch_size=batch_size,
+                         learning_rate=lr, beta=beta, bf16=True), "bf16"
+
+    with pytest.raises(ValueError, match="bf16"):
+        bf16_break(1, 1, 1e-3, 0.1)
+    verdict = check.lab6.parity_break(bf16_break, verbose=False)
+    assert not verdict and "refused bf16" in verdict.message and "another setting" in verdict.hint, str(verdict)

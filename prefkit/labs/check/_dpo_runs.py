@@ -33,25 +33,33 @@ class Setup:
 
 
 @functools.lru_cache(maxsize=1)
-def setup() -> Setup:
-    """The shipped policy (assistant-sft) and the first PAIRS clean training pairs, loaded once per process."""
+def _models():
     policy, tokenizer = load_policy("assistant-sft")
     policy.float().train()
-    ref = copy.deepcopy(policy).eval().requires_grad_(False)
-    pairs = load_preferences(DATA_DIR / "assistant" / "prefs" / "clean", f"train[:{PAIRS}]")
+    return policy, copy.deepcopy(policy).eval().requires_grad_(False), tokenizer
+
+
+@functools.lru_cache(maxsize=2)
+def setup(labels: str = "clean") -> Setup:
+    """The shipped policy (assistant-sft) and the first PAIRS training pairs of a shipped label set (``clean``;
+    lab 5 uses ``noisy40``), loaded once per process."""
+    policy, ref, tokenizer = _models()
+    pairs = load_preferences(DATA_DIR / "assistant" / "prefs" / labels, f"train[:{PAIRS}]")
     batch = encode_pairs(tokenizer, pairs["prompt"], pairs["chosen"], pairs["rejected"], max_length=MAX_LENGTH)
     return Setup(policy, ref, tokenizer, pairs, batch)
 
 
 def step_losses(policy, ref, batch: dict, steps: int, lr: float, beta: float, *, zero_grad: bool = True,
-                fresh_optimizer: bool = False) -> list[float]:
+                fresh_optimizer: bool = False, kind: str = "dpo", eps: float = 0.0) -> list[float]:
     """Losses of ``steps`` AdamW steps of prefkit's DPO step on one batch, from a copy of ``policy``.
+
+    ``kind`` and ``eps`` pick the loss (``prefkit.losses.preference_loss``): lab 5 compares an rDPO step with it.
 
     ``zero_grad=False`` lets gradients accumulate across steps, ``fresh_optimizer=True`` builds a new optimizer
     every step: two ways a hand-written loop goes wrong, simulated to recognize them.
     """
     model = copy.deepcopy(policy).train()
-    cfg = DPOConfig(beta=beta, precompute_ref=False)
+    cfg = DPOConfig(beta=beta, precompute_ref=False, kind=kind, eps=eps)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     losses = []
     for _ in range(steps):

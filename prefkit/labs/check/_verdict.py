@@ -113,8 +113,10 @@ def run_student(name: str, fn: Callable, *args, allowed: tuple[str, ...] = (),
 
 
 def _may_call(function: str, allowed: tuple[str, ...]) -> bool:
-    """An allowed name, a class or module prefix ending in '.', or a callback the checker itself handed in."""
-    if function.startswith(__package__ + ".") and "<locals>" in function:
+    """An allowed name, a class or module prefix ending in '.', or the checkers' own code (a callback a checker
+    handed in, or a reference helper that tests build known wrong answers from): the checkers are not what an
+    exercise re-implements."""
+    if function.startswith(__package__ + "."):
         return True
     return any(function == a or (a.endswith(".") and function.startswith(a)) for a in allowed)
 

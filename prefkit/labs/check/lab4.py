@@ -217,6 +217,36 @@ def _diverging_losses(name: str, got: list[float], want: list[float], runs) -> V
                    "holds, its learning rate, and what the gradient is taken of?")
 
 
+def _run_steps(name: str, fn, model, ref, batch: dict, optimizer, *args, allowed: tuple[str, ...] = ()):
+    """STEPS calls ``fn(model, ref, batch, optimizer, *args)`` of a student's training step: ``(losses, None)``, or
+    ``(None, failing Verdict)`` at the first step that returns no loss, lets gradients into pi_ref or changes
+    nothing. Labs 4 (DPO) and 5 (rDPO) check their steps with it."""
+    got = []
+    for _ in range(STEPS):
+        before = [p.detach().clone() for p in model.parameters()]
+        out, fail = run_student(name, fn, model, ref, batch, optimizer, *args, allowed=allowed)
+        if fail is not None:
+            return None, fail
+        loss = _as_loss(out)
+        if loss is None:
+            return None, Verdict(name, False, f"it returned a {type(out).__name__}, not the loss",
+                                 "return the loss of the batch, as a number or a one-element tensor")
+        got.append(loss)
+        if any(p.grad is not None for p in ref.parameters()):
+            return None, Verdict(name, False, "gradients flow into pi_ref: its forward pass builds a graph",
+                                 "pi_ref is a fixed target in DPO; which context manager keeps torch from "
+                                 "recording its forward pass?")
+        if not _moved(before, model):
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            if not grads or all(float(g.abs().sum()) == 0 for g in grads):
+                return None, Verdict(name, False, "the parameters did not change and hold no gradient",
+                                     "after the loss, which call computes the gradients, and is anything clearing "
+                                     "them before the optimizer uses them?")
+            return None, Verdict(name, False, "the gradients were computed but the parameters did not change",
+                                 "which call applies the gradients to the parameters?")
+    return got, None
+
+
 def dpo_train_step(fn, beta: float = 0.1, verbose: bool = True) -> Verdict:
     """Check ``fn(policy, ref, batch, optimizer, beta) -> loss``: one DPO training step on a preference batch.
 
@@ -232,29 +262,9 @@ def dpo_train_step(fn, beta: float = 0.1, verbose: bool = True) -> Verdict:
     model = copy.deepcopy(s.policy).train()
     ref = copy.deepcopy(s.ref).requires_grad_(True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
-    got = []
-    for step in range(STEPS):
-        before = [p.detach().clone() for p in model.parameters()]
-        out, fail = run_student(name, fn, model, ref, s.batch, optimizer, beta)
-        if fail is not None:
-            return report(fail, verbose)
-        loss = _as_loss(out)
-        if loss is None:
-            return report(Verdict(name, False, f"it returned a {type(out).__name__}, not the loss",
-                                  "return the loss of the batch, as a number or a one-element tensor"), verbose)
-        got.append(loss)
-        if any(p.grad is not None for p in ref.parameters()):
-            return report(Verdict(name, False, "gradients flow into pi_ref: its forward pass builds a graph",
-                                  "pi_ref is a fixed target in DPO; which context manager keeps torch from "
-                                  "recording its forward pass?"), verbose)
-        if not _moved(before, model):
-            grads = [p.grad for p in model.parameters() if p.grad is not None]
-            if not grads or all(float(g.abs().sum()) == 0 for g in grads):
-                return report(Verdict(name, False, "the parameters did not change and hold no gradient",
-                                      "after the loss, which call computes the gradients, and is anything clearing "
-                                      "them before the optimizer uses them?"), verbose)
-            return report(Verdict(name, False, "the gradients were computed but the parameters did not change",
-                                  "which call applies the gradients to the parameters?"), verbose)
+    got, fail = _run_steps(name, fn, model, ref, s.batch, optimizer, beta)
+    if fail is not None:
+        return report(fail, verbose)
     want = _dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta)
     if all(abs(a - b) <= 1e-4 for a, b in zip(got, want)):
         return report(Verdict(name, True, f"{STEPS} steps match prefkit's DPO step within 1e-4"), verbose)

@@ -1,4 +1,5 @@
-"""Lab 5, noise robustness: checkers for conservative DPO (cDPO) and robust DPO (rDPO)."""
+"""Lab 5, noise robustness: checkers for conservative DPO (cDPO), robust DPO (rDPO), a regression metric, and an
+rDPO training step on the shipped policy and flipped text labels."""
 from __future__ import annotations
 
 import torch
@@ -127,3 +128,46 @@ def regression_metric(fn, beta: float = 0.5, verbose: bool = True) -> Verdict:
                                   "a regression metric must be smallest at the target and grow with distance from "
                                   "it"), verbose)
     return report(Verdict(name, True, "smallest at pi*(beta) and growing in every direction away from it"), verbose)
+
+
+# ------------------------------------------------------------------ rDPO in the text world: a training step (5.4)
+LR, EPS = 1e-3, 0.4
+LOGPS = ("prefkit.train.dpo.policy_logps",)  # the log-probs of both responses are given; the loss and step are not
+
+
+def rdpo_train_step(fn, beta: float = 0.1, eps: float = EPS, verbose: bool = True) -> Verdict:
+    """Check ``fn(policy, ref, batch, optimizer, beta, eps) -> loss``: one rDPO training step on a batch of pairs.
+
+    The checker runs STEPS steps of ``fn`` on a copy of the shipped policy and the first pairs of the shipped
+    ``noisy40`` labels (AdamW, lr LR, eps 0.4), and compares every loss with prefkit's own step
+    (``prefkit.train.dpo.dpo_step`` with ``kind="rdpo"``) run the same way: within 1e-4. ``fn`` may call
+    ``prefkit.train.dpo.policy_logps`` for the log-probs; any other prefkit function is delegation.
+    """
+    import copy
+
+    from . import _dpo_runs
+    from .lab4 import STEPS, _diverging_losses, _run_steps
+
+    name = "lab5.rdpo_train_step"
+    s = _dpo_runs.setup("noisy40")
+    model = copy.deepcopy(s.policy).train()
+    ref = copy.deepcopy(s.ref).requires_grad_(True)  # a reference scored with gradients on shows up in its .grad
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
+    got, fail = _run_steps(name, fn, model, ref, s.batch, optimizer, beta, eps, allowed=LOGPS)
+    if fail is not None:
+        return report(fail, verbose)
+    want = _dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta, kind="rdpo", eps=eps)
+    if all(abs(a - b) <= 1e-4 for a, b in zip(got, want)):
+        return report(Verdict(name, True, f"{STEPS} steps on flipped labels match prefkit's rDPO step within 1e-4"),
+                      verbose)
+
+    def simulated():
+        known = [({"kind": "dpo"}, "the losses are plain DPO's: eps is not used",
+                  "which loss of section 1 knows the flip rate, and is it the one you minimize?"),
+                 ({"kind": "cdpo", "eps": eps}, "the losses are cDPO's, not rDPO's",
+                  "the two losses differ in one sign and a normalization: which ones?"),
+                 ({"kind": "rdpo", "eps": eps, "zero_grad": False}, "the gradients of earlier steps are added to "
+                  "each new one", "backward() adds to .grad; what must happen to the old gradients first?")]
+        for options, message, hint in known:
+            yield _dpo_runs.step_losses(s.policy, s.ref, s.batch, STEPS, LR, beta, **options), message, hint
+    return report(_diverging_losses(name, got, want, simulated()), verbose)
