@@ -244,3 +244,45 @@ def test_sft_names_the_line_of_a_cut_demonstration_and_drops_it(tok, tmp_path):
         kept = encode_demonstrations(tok, data["prompt"], data["completion"], max_length=24, on_truncate="drop",
                                      stats=stats, sources=row_sources(data))
     assert len(kept) == 1 and stats.dropped_rows == [1] and stats.truncated == 1
+
+
+def _reward_config(tmp_path, **kw):
+    from prefkit.train.reward import RewardConfig
+
+    return RewardConfig(**{**dict(output_dir=str(tmp_path / "runs"), steps=1, batch_size=2, warmup_steps=0,
+                                  log_every=1, lr=1e-3, progress=False, device="cpu"), **kw})
+
+
+def test_a_reward_eval_prompt_that_does_not_fit_stops_before_training_and_any_run_directory(tmp_path):
+    from prefkit.models import load_reward_model
+    from prefkit.train.reward import train_reward
+
+    model, rm_tok = load_reward_model("assistant-sft")
+    rows = _shipped(3)
+    rows[1]["prompt"] = " ".join(["how do i write a resume ?"] * 12)
+    path = _write(tmp_path, rows, "test.jsonl")
+    with pytest.raises(DataError, match=rf"{path}, line 2: the prompt is \d+ tokens and does not fit max_length=32"):
+        train_reward(_reward_config(tmp_path, max_length=32), model, rm_tok, dataset=load_preferences(SHIPPED, "train[:4]"),
+                     eval_dataset=load_preferences(path))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_reward_eval_pairs_cut_at_max_length_are_counted_in_run_json(tmp_path):
+    from prefkit.models import load_reward_model
+    from prefkit.train.reward import train_reward
+
+    model, rm_tok = load_reward_model("assistant-sft")
+    path = _write(tmp_path, _shipped(8), "test.jsonl")
+    longest, prompts = _lengths(rm_tok, load_preferences(path))
+    max_length = sorted(longest)[len(longest) // 2]
+    cut = [i + 1 for i, n in enumerate(longest) if n > max_length]
+    assert max_length > max(prompts) and 0 < len(cut) < len(longest)
+    train = load_preferences(path).select([i for i, n in enumerate(longest) if n <= max_length])  # none cut
+    with pytest.warns(DataWarning, match=rf"first: {path}, line {cut[0]}"):
+        model, _ = train_reward(_reward_config(tmp_path, max_length=max_length), model, rm_tok, dataset=train,
+                                eval_dataset=load_preferences(path))
+    record = json.loads((model.prefkit_run.path / "run.json").read_text())
+    assert record["encoding"]["truncated"] == 0
+    assert record["eval_encoding"]["first_truncated"] == f"{path}, line {cut[0]}"
+    assert record["eval_encoding"]["truncated"] >= len(cut)
+    assert json.loads((model.prefkit_run.path / "eval.json").read_text())["n"] == 8
