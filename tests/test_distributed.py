@@ -98,3 +98,18 @@ def test_the_cli_runs_data_parallel_on_two_processes(tmp_path):
     assert record["world_size"] == 2
     assert [r["step"] for r in RunDir(run).read_metrics()] == [1, 2]
     assert (run / "checkpoint" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_only_the_main_process_warns_about_cut_responses(tmp_path):
+    """Every rank encodes the same pairs; the truncation warning is printed once, by the main process."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2", "--master_addr",
+           "127.0.0.1", "--master_port", str(_free_port()), "-m", "prefkit.cli", "dpo",
+           "--split", "train[:16]", "--steps", "1", "--batch-size", "8", "--log-every", "1", "--max-length", "40",
+           "--eval-samples-per-prompt", "0", "--no-progress", "--output-dir", str(tmp_path / "runs"),
+           "--cache-dir", str(tmp_path / "cache")]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.stderr.count("responses cut at max_length=40") == 1, proc.stderr
+    (run,) = list((tmp_path / "runs").iterdir())
+    assert RunDir(run).read_record()["encoding"]["truncated"] > 0

@@ -286,3 +286,16 @@ def test_reward_eval_pairs_cut_at_max_length_are_counted_in_run_json(tmp_path):
     assert record["eval_encoding"]["first_truncated"] == f"{path}, line {cut[0]}"
     assert record["eval_encoding"]["truncated"] >= len(cut)
     assert json.loads((model.prefkit_run.path / "eval.json").read_text())["n"] == 8
+
+
+@pytest.mark.parametrize("rank, shown", [("0", 1), ("1", 0)])
+def test_under_ddp_only_the_main_process_shows_the_data_warning(tok, cut_file, monkeypatch, rank, shown):
+    from prefkit.train.start import quiet_other_ranks
+
+    path, max_length, _ = cut_file
+    monkeypatch.setenv("RANK", rank)  # what torchrun and accelerate launch give each process
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_other_ranks()
+        encode_preferences(tok, load_preferences(path), max_length=max_length)
+    assert sum(issubclass(w.category, DataWarning) for w in caught) == shown

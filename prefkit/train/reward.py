@@ -37,7 +37,7 @@ from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_preferences, resolve_data, select_pairs
 from .recipes import apply_recipe
 from .rewards import pooled_rewards
-from .start import check_config
+from .start import check_config, quiet_other_ranks
 from .validate import NAME, OPTIONAL_NAME, PATH, Int, OneOf, Real
 
 
@@ -207,6 +207,7 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
     before it trains; what encoding cut is in run.json under ``encoding`` and ``eval_encoding``.
     """
     seed_everything(config.seed)
+    quiet_other_ranks()  # under DDP the main process alone warns
     if model is None:
         model, tokenizer = load_reward_model(config.model, dtype=config.torch_dtype())
     if tokenizer is None:

@@ -53,6 +53,7 @@ from ..models import (DecoderConfig, Row, collate_rows, decode_samples, load_pol
 from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, make_accelerator, model_name, start_run, train_loop
+from .start import quiet_other_ranks
 from .pairs import prompt_set
 from .recipes import apply_recipe
 from .rewards import gold_reward_fn, reward_fn as make_reward_fn
@@ -240,6 +241,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     from ..evaluate.setting import speaks_world
 
     seed_everything(config.seed)
+    quiet_other_ranks()  # under DDP the main process alone warns
     if policy is None:
         policy, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
