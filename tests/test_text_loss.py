@@ -299,3 +299,58 @@ def test_under_ddp_only_the_main_process_shows_the_data_warning(tok, cut_file, m
         quiet_other_ranks()
         encode_preferences(tok, load_preferences(path), max_length=max_length)
     assert sum(issubclass(w.category, DataWarning) for w in caught) == shown
+
+
+def _rl_config(tmp_path, **kw):
+    from prefkit.train.rl import RLConfig
+
+    return RLConfig(**{**dict(output_dir=str(tmp_path / "runs"), steps=1, batch_size=8, num_generations=2,
+                              warmup_steps=0, log_every=1, lr=1e-3, progress=False, eval_samples_per_prompt=0,
+                              device="cpu", max_new_tokens=3), **kw})
+
+
+@pytest.fixture(scope="module")
+def rl_policy():
+    from prefkit.models import load_policy
+
+    return load_policy("assistant-sft")
+
+
+def test_rl_counts_responses_cut_at_max_new_tokens_in_one_warning_and_run_json(tmp_path, rl_policy):
+    import copy
+
+    from prefkit.train.rl import rl
+
+    policy, tok = rl_policy
+    with pytest.warns(DataWarning, match=r"(\d+) of 8 sampled responses cut at max_new_tokens=3 \(first at step 1\), "
+                                         r"kept and scored as cut. Raise --max-new-tokens"):
+        trained, _ = rl(_rl_config(tmp_path), copy.deepcopy(policy), tokenizer=tok)
+    sampling = json.loads((trained.prefkit_run.path / "run.json").read_text())["sampling"]
+    assert sampling["responses"] == 8 and 0 < sampling["cut"] <= 8 and sampling["first_cut_step"] == 1
+    assert sampling["max_new_tokens"] == 3 and sampling["on_truncate"] == "warn"
+
+
+def test_rl_drop_leaves_cut_responses_out_of_the_loss(tmp_path, rl_policy):
+    import copy
+
+    from prefkit.train.rl import rl
+
+    policy, tok = rl_policy
+    with pytest.warns(DataWarning, match="left out of the loss"):
+        trained, history = rl(_rl_config(tmp_path, max_new_tokens=1, on_truncate="drop"), copy.deepcopy(policy),
+                              tokenizer=tok)
+    sampling = json.loads((trained.prefkit_run.path / "run.json").read_text())["sampling"]
+    assert sampling["cut"] == sampling["responses"] == 8  # one token: no response can end
+    assert history[0]["loss"] == 0 and history[0]["grad_norm"] == 0  # every term masked: nothing to learn from
+
+
+def test_rl_fail_stops_at_the_first_step_that_cuts_a_response(tmp_path, rl_policy):
+    import copy
+
+    from prefkit.train.rl import rl
+    from prefkit.train.validate import ConfigError
+
+    policy, tok = rl_policy
+    with pytest.raises(ConfigError, match=r"step 1: \d+ of 8 sampled responses were cut at --max-new-tokens 1 and "
+                                          r"--on-truncate is 'fail'; raise --max-new-tokens"):
+        rl(_rl_config(tmp_path, max_new_tokens=1, on_truncate="fail"), copy.deepcopy(policy), tokenizer=tok)
