@@ -354,3 +354,26 @@ def test_rl_fail_stops_at_the_first_step_that_cuts_a_response(tmp_path, rl_polic
     with pytest.raises(ConfigError, match=r"step 1: \d+ of 8 sampled responses were cut at --max-new-tokens 1 and "
                                           r"--on-truncate is 'fail'; raise --max-new-tokens"):
         rl(_rl_config(tmp_path, max_new_tokens=1, on_truncate="fail"), copy.deepcopy(policy), tokenizer=tok)
+
+
+def test_best_of_n_counts_cut_candidates_and_can_refuse_them(tmp_path, rl_policy):
+    from prefkit.train.bon import BestOfNConfig, best_of_n
+    from prefkit.train.rewards import gold_reward_fn
+    from prefkit.train.validate import ConfigError
+    from prefkit.worlds import assistant as world
+
+    policy, tok = rl_policy
+    prompts = [p.text for p in world.heldout_prompts()][:3]
+    cfg = dict(n=2, samples_per_prompt=2, max_new_tokens=1, output_dir=str(tmp_path / "runs"))
+    with pytest.warns(DataWarning, match=r"12 of 12 candidates cut at max_new_tokens=1 \(first: prompt 1 .*\); "
+                                         r"6 of 6 kept responses are cut"):
+        _, report = best_of_n(BestOfNConfig(**cfg), policy, tok, gold_reward_fn(), prompts=prompts)
+    record = json.loads((Path(report["run_dir"]) / "run.json").read_text())
+    assert record["sampling"]["cut"] == 12 and record["sampling"]["kept_cut"] == 6
+    assert json.loads((Path(report["run_dir"]) / "eval.json").read_text())["sampling"] == record["sampling"]
+    with pytest.raises(ConfigError, match=r"12 of 12 candidates were cut at --max-new-tokens 1 \(first: prompt 1"):
+        best_of_n(BestOfNConfig(**cfg, on_truncate="fail", run_dir=str(tmp_path / "fail")), policy, tok,
+                  gold_reward_fn(), prompts=prompts)
+    assert not (tmp_path / "fail").exists()
+    with pytest.raises(ConfigError, match="on_truncate must be one of warn, fail"):
+        BestOfNConfig(on_truncate="drop")
