@@ -53,6 +53,8 @@ BAD = [
     (RLConfig, "temperature", 0.0, "a finite number > 0"),
     (RLConfig, "max_new_tokens", 0, "an integer >= 1"),
     (RLConfig, "prompts", "test", "one of train, heldout"),
+    (RLConfig, "on_truncate", "skip", "one of warn, drop, fail"),
+    (BestOfNConfig, "on_truncate", "drop", "one of warn, fail"),
     (BestOfNConfig, "n", 0, "an integer >= 1"),
     (BestOfNConfig, "top_p", 1.5, "a finite number in (0, 1]"),
 ]
