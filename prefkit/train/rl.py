@@ -207,14 +207,14 @@ def rl_step(model, ref, tokenizer, batch: dict, prompts: list[str], reward, gold
     repeated = [p for p in chosen for _ in range(cfg.num_generations)]
     responses, enc = rollout(model, tokenizer, chosen, cfg, int(batch["seed"]))
     enc = {k: v.to(device) for k, v in enc.items()}
-    n_cut = int(enc["truncated"].sum())
+    n_sampled, n_cut = _over_ranks(len(responses), int(enc["truncated"].sum()), device)
     if tally is not None:
-        tally["responses"] += len(responses)
+        tally["responses"] += n_sampled
         tally["cut"] += n_cut
         if n_cut and tally["first_cut_step"] is None:
             tally["first_cut_step"] = tally.get("step")
     if n_cut and cfg.on_truncate == "fail":
-        raise ConfigError(f"step {tally.get('step') if tally else '?'}: {n_cut} of {len(responses)} sampled responses "
+        raise ConfigError(f"step {tally.get('step') if tally else '?'}: {n_cut} of {n_sampled} sampled responses "
                           f"were cut at --max-new-tokens {cfg.max_new_tokens} and --on-truncate is 'fail'; raise "
                           f"--max-new-tokens, or pass --on-truncate warn (keep them, scored as cut) or drop (leave "
                           f"them out of the loss)")
@@ -242,6 +242,16 @@ def rl_step(model, ref, tokenizer, batch: dict, prompts: list[str], reward, gold
                                                      for p, y in zip(repeated, responses)]),
                                             dtype=torch.float32, device=device)}
     return loss, {k: v.detach() for k, v in metrics.items()}
+
+
+def _over_ranks(n_sampled: int, n_cut: int, device) -> tuple[int, int]:
+    """Responses sampled and cut in this micro-batch, summed over the ranks under DDP (each samples its shard), so
+    that every rank counts the same and 'fail' stops all of them together."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return n_sampled, n_cut
+    counts = torch.tensor([n_sampled, n_cut], dtype=torch.long, device=device)
+    torch.distributed.all_reduce(counts)
+    return int(counts[0]), int(counts[1])
 
 
 # ------------------------------------------------------------------------------------------------ trainer
@@ -343,7 +353,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
 
 
 def _sampling_record(tally: dict, config: RLConfig) -> dict:
-    """run.json 'sampling': training responses sampled and cut at max_new_tokens (this process's share under DDP)."""
+    """run.json 'sampling': training responses sampled and cut at max_new_tokens (over every rank under DDP)."""
     return {"responses": tally["responses"], "cut": tally["cut"], "first_cut_step": tally["first_cut_step"],
             "max_new_tokens": config.max_new_tokens, "on_truncate": config.on_truncate}
 
