@@ -177,6 +177,22 @@ def test_a_run_that_fails_before_its_first_step_leaves_no_run_directory(tmp_path
     assert out_dir.is_dir() and not list(out_dir.iterdir())
 
 
+def test_a_run_that_fails_inside_its_first_step_leaves_no_run_directory(tmp_path, capsys, monkeypatch):
+    """The loop releases the directory's lock as it fails; the command line still removes what it created."""
+    sft_module = importlib.import_module("prefkit.train.sft")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the first step failed")
+
+    monkeypatch.setattr(sft_module, "sft_step", broken)
+    out_dir = tmp_path / "runs"
+    assert main(["sft", "--data", str(_demos(tmp_path)), "--steps", "1", "--batch-size", "4",
+                 "--output-dir", str(out_dir), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "removed" in err and "the run never started" in err and "the first step failed" in err
+    assert out_dir.is_dir() and not list(out_dir.iterdir())
+
+
 @pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
 def test_help_documents_the_allowed_range_of_every_ruled_flag(cls):
     parser = build_parser()
