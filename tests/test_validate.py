@@ -160,13 +160,15 @@ def test_unknown_template_on_the_command_line_lists_names_and_leaves_no_run_dire
     assert not out_dir.exists() or not list(out_dir.iterdir())
 
 
-def test_a_run_that_fails_before_its_first_step_leaves_no_run_directory(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("where", ["train_loop", "sft_step"], ids=["before the loop", "inside the first step"])
+def test_a_run_that_fails_before_its_first_step_leaves_no_run_directory(where, tmp_path, capsys, monkeypatch):
+    """Also when it fails inside the loop, which releases the directory's lock as it fails."""
     sft_module = importlib.import_module("prefkit.train.sft")
 
     def broken(*args, **kwargs):
         raise RuntimeError("the loop could not start")
 
-    monkeypatch.setattr(sft_module, "train_loop", broken)
+    monkeypatch.setattr(sft_module, where, broken)
     out_dir = tmp_path / "runs"
     assert main(["sft", "--data", str(_demos(tmp_path)), "--steps", "1", "--batch-size", "4",
                  "--output-dir", str(out_dir), "--no-progress"]) == 1
@@ -174,22 +176,6 @@ def test_a_run_that_fails_before_its_first_step_leaves_no_run_directory(tmp_path
     assert "removed" in err and "the run never started" in err
     assert err.strip().splitlines()[-1] == ("prefkit sft: error: RuntimeError: the loop could not start (run again "
                                             "with --debug for the traceback)")
-    assert out_dir.is_dir() and not list(out_dir.iterdir())
-
-
-def test_a_run_that_fails_inside_its_first_step_leaves_no_run_directory(tmp_path, capsys, monkeypatch):
-    """The loop releases the directory's lock as it fails; the command line still removes what it created."""
-    sft_module = importlib.import_module("prefkit.train.sft")
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("the first step failed")
-
-    monkeypatch.setattr(sft_module, "sft_step", broken)
-    out_dir = tmp_path / "runs"
-    assert main(["sft", "--data", str(_demos(tmp_path)), "--steps", "1", "--batch-size", "4",
-                 "--output-dir", str(out_dir), "--no-progress"]) == 1
-    err = capsys.readouterr().err
-    assert "removed" in err and "the run never started" in err and "the first step failed" in err
     assert out_dir.is_dir() and not list(out_dir.iterdir())
 
 
