@@ -33,6 +33,7 @@ class _Claim:
 
 
 _CLAIMS: dict[str, _Claim] = {}  # run directories this process holds (or created), by resolved path
+_CREATED: dict[str, Path] = {}  # run directories this process created and has released, by resolved path
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
@@ -74,6 +75,7 @@ def acquire(path: str | os.PathLike, created: bool = False) -> None:
     """
     path = Path(path)
     key = str(path.resolve())
+    created = created or _CREATED.pop(key, None) is not None
     if key in _CLAIMS:
         created = created or _CLAIMS[key].created
         release(path)
@@ -109,7 +111,10 @@ def acquire(path: str | os.PathLike, created: bool = False) -> None:
 
 def release(path: str | os.PathLike) -> None:
     """Unlock run directory ``path`` if this process holds it (the lock file is removed)."""
-    claim = _CLAIMS.pop(str(Path(path).resolve()), None)
+    key = str(Path(path).resolve())
+    claim = _CLAIMS.pop(key, None)
+    if claim is not None and claim.created:  # a run that fails in its loop releases first: discard_unstarted
+        _CREATED[key] = claim.path           # must still find the directory it created
     if claim is None or claim.fd is None:
         return
     try:
@@ -136,9 +141,11 @@ def discard_unstarted() -> list[Path]:
     removed = []
     for key, claim in list(_CLAIMS.items()):
         release(claim.path)
-        if claim.created and claim.path.is_dir() and not started(claim.path):
-            shutil.rmtree(claim.path, ignore_errors=True)
-            removed.append(claim.path)
+    for key, path in list(_CREATED.items()):
+        del _CREATED[key]
+        if path.is_dir() and not started(path) and key not in _CLAIMS:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
     return removed
 
 

@@ -81,16 +81,20 @@ def test_two_processes_follow_the_one_process_loss_curve(tmp_path):
     assert record["world_size"] == 2 and record["ref_logps_cache"]["hit"] is False
 
 
+def _cli_on_two_processes(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess:
+    """``prefkit dpo`` under torchrun with 2 CPU processes, batches of 8, a metrics row per step, no eval."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2", "--master_addr",
+           "127.0.0.1", "--master_port", str(_free_port()), "-m", "prefkit.cli", "dpo", "--batch-size", "8",
+           "--log-every", "1", "--eval-samples-per-prompt", "0", "--no-progress", "--output-dir",
+           str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"), *flags]
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.slow
 def test_the_cli_runs_data_parallel_on_two_processes(tmp_path):
     """The README's multi-process command on CPU (torchrun: accelerate's own launcher starts one process per GPU,
     and on CPU only one): one run directory, one writer, world size 2."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2", "--master_addr",
-           "127.0.0.1", "--master_port", str(_free_port()), "-m", "prefkit.cli", "dpo",
-           "--split", "train[:32]", "--steps", "2", "--batch-size", "8", "--log-every", "1",
-           "--eval-samples-per-prompt", "0", "--no-progress", "--output-dir", str(tmp_path / "runs"),
-           "--cache-dir", str(tmp_path / "cache")]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    proc = _cli_on_two_processes(tmp_path, "--split", "train[:32]", "--steps", "2")
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert proc.stdout.count("run directory:") == 1, proc.stdout
     (run,) = list((tmp_path / "runs").iterdir())
@@ -98,3 +102,13 @@ def test_the_cli_runs_data_parallel_on_two_processes(tmp_path):
     assert record["world_size"] == 2
     assert [r["step"] for r in RunDir(run).read_metrics()] == [1, 2]
     assert (run / "checkpoint" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_only_the_main_process_warns_about_cut_responses(tmp_path):
+    """Every rank encodes the same pairs; the truncation warning is printed once, by the main process."""
+    proc = _cli_on_two_processes(tmp_path, "--split", "train[:16]", "--steps", "1", "--max-length", "40")
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.stderr.count("responses cut at max_length=40") == 1, proc.stderr
+    (run,) = list((tmp_path / "runs").iterdir())
+    assert RunDir(run).read_record()["encoding"]["truncated"] > 0

@@ -244,3 +244,136 @@ def test_sft_names_the_line_of_a_cut_demonstration_and_drops_it(tok, tmp_path):
         kept = encode_demonstrations(tok, data["prompt"], data["completion"], max_length=24, on_truncate="drop",
                                      stats=stats, sources=row_sources(data))
     assert len(kept) == 1 and stats.dropped_rows == [1] and stats.truncated == 1
+
+
+def _reward_config(tmp_path, **kw):
+    from prefkit.train.reward import RewardConfig
+
+    return RewardConfig(**{**dict(output_dir=str(tmp_path / "runs"), steps=1, batch_size=2, warmup_steps=0,
+                                  log_every=1, lr=1e-3, progress=False, device="cpu"), **kw})
+
+
+def test_a_reward_eval_prompt_that_does_not_fit_stops_before_training_and_any_run_directory(tmp_path):
+    from prefkit.models import load_reward_model
+    from prefkit.train.reward import train_reward
+
+    model, rm_tok = load_reward_model("assistant-sft")
+    rows = _shipped(3)
+    rows[1]["prompt"] = " ".join(["how do i write a resume ?"] * 12)
+    path = _write(tmp_path, rows, "test.jsonl")
+    with pytest.raises(DataError, match=rf"{path}, line 2: the prompt is \d+ tokens and does not fit max_length=32"):
+        train_reward(_reward_config(tmp_path, max_length=32), model, rm_tok, dataset=load_preferences(SHIPPED, "train[:4]"),
+                     eval_dataset=load_preferences(path))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_reward_eval_pairs_cut_at_max_length_are_counted_in_run_json(tmp_path):
+    from prefkit.models import load_reward_model
+    from prefkit.train.reward import train_reward
+
+    model, rm_tok = load_reward_model("assistant-sft")
+    path = _write(tmp_path, _shipped(8), "test.jsonl")
+    longest, prompts = _lengths(rm_tok, load_preferences(path))
+    max_length = sorted(longest)[len(longest) // 2]
+    cut = [i + 1 for i, n in enumerate(longest) if n > max_length]
+    assert max_length > max(prompts) and 0 < len(cut) < len(longest)
+    train = load_preferences(path).select([i for i, n in enumerate(longest) if n <= max_length])  # none cut
+    with pytest.warns(DataWarning, match=rf"first: {path}, line {cut[0]}"):
+        model, _ = train_reward(_reward_config(tmp_path, max_length=max_length), model, rm_tok, dataset=train,
+                                eval_dataset=load_preferences(path))
+    record = json.loads((model.prefkit_run.path / "run.json").read_text())
+    assert record["encoding"]["truncated"] == 0
+    assert record["eval_encoding"]["first_truncated"] == f"{path}, line {cut[0]}"
+    assert record["eval_encoding"]["truncated"] >= len(cut)
+    assert json.loads((model.prefkit_run.path / "eval.json").read_text())["n"] == 8
+
+
+@pytest.mark.parametrize("rank, shown", [("0", 1), ("1", 0)])
+def test_under_ddp_only_the_main_process_shows_the_data_warning(tok, cut_file, monkeypatch, rank, shown):
+    from prefkit.train.start import quiet_other_ranks
+
+    path, max_length, _ = cut_file
+    monkeypatch.setenv("RANK", rank)  # what torchrun and accelerate launch give each process
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_other_ranks()
+        encode_preferences(tok, load_preferences(path), max_length=max_length)
+    assert sum(issubclass(w.category, DataWarning) for w in caught) == shown
+
+
+def _rl_config(tmp_path, **kw):
+    from prefkit.train.rl import RLConfig
+
+    return RLConfig(**{**dict(output_dir=str(tmp_path / "runs"), steps=1, batch_size=8, num_generations=2,
+                              warmup_steps=0, log_every=1, lr=1e-3, progress=False, eval_samples_per_prompt=0,
+                              device="cpu", max_new_tokens=3), **kw})
+
+
+@pytest.fixture(scope="module")
+def rl_policy():
+    from prefkit.models import load_policy
+
+    return load_policy("assistant-sft")
+
+
+def test_rl_counts_responses_cut_at_max_new_tokens_in_one_warning_and_run_json(tmp_path, rl_policy):
+    import copy
+
+    from prefkit.train.rl import rl
+
+    policy, tok = rl_policy
+    with pytest.warns(DataWarning, match=r"(\d+) of 8 sampled responses cut at max_new_tokens=3 \(first at step 1\), "
+                                         r"kept and scored as cut. Raise --max-new-tokens"):
+        trained, _ = rl(_rl_config(tmp_path), copy.deepcopy(policy), tokenizer=tok)
+    sampling = json.loads((trained.prefkit_run.path / "run.json").read_text())["sampling"]
+    assert sampling["responses"] == 8 and 0 < sampling["cut"] <= 8 and sampling["first_cut_step"] == 1
+    assert sampling["max_new_tokens"] == 3 and sampling["on_truncate"] == "warn"
+
+
+def test_rl_drop_leaves_cut_responses_out_of_the_loss(tmp_path, rl_policy):
+    import copy
+
+    from prefkit.train.rl import rl
+
+    policy, tok = rl_policy
+    with pytest.warns(DataWarning, match="left out of the loss"):
+        trained, history = rl(_rl_config(tmp_path, max_new_tokens=1, on_truncate="drop"), copy.deepcopy(policy),
+                              tokenizer=tok)
+    sampling = json.loads((trained.prefkit_run.path / "run.json").read_text())["sampling"]
+    assert sampling["cut"] == sampling["responses"] == 8  # one token: no response can end
+    assert history[0]["loss"] == 0 and history[0]["grad_norm"] == 0  # every term masked: nothing to learn from
+
+
+def test_rl_fail_stops_at_the_first_step_that_cuts_a_response(tmp_path, rl_policy):
+    import copy
+
+    from prefkit.train.rl import rl
+    from prefkit.train.validate import ConfigError
+
+    policy, tok = rl_policy
+    with pytest.raises(ConfigError, match=r"step 1: \d+ of 8 sampled responses were cut at --max-new-tokens 1 and "
+                                          r"--on-truncate is 'fail'; raise --max-new-tokens"):
+        rl(_rl_config(tmp_path, max_new_tokens=1, on_truncate="fail"), copy.deepcopy(policy), tokenizer=tok)
+
+
+def test_best_of_n_counts_cut_candidates_and_can_refuse_them(tmp_path, rl_policy):
+    from prefkit.train.bon import BestOfNConfig, best_of_n
+    from prefkit.train.rewards import gold_reward_fn
+    from prefkit.train.validate import ConfigError
+    from prefkit.worlds import assistant as world
+
+    policy, tok = rl_policy
+    prompts = [p.text for p in world.heldout_prompts()][:3]
+    cfg = dict(n=2, samples_per_prompt=2, max_new_tokens=1, output_dir=str(tmp_path / "runs"))
+    with pytest.warns(DataWarning, match=r"12 of 12 candidates cut at max_new_tokens=1 \(first: prompt 1 .*\); "
+                                         r"6 of 6 kept responses are cut"):
+        _, report = best_of_n(BestOfNConfig(**cfg), policy, tok, gold_reward_fn(), prompts=prompts)
+    record = json.loads((Path(report["run_dir"]) / "run.json").read_text())
+    assert record["sampling"]["cut"] == 12 and record["sampling"]["kept_cut"] == 6
+    assert json.loads((Path(report["run_dir"]) / "eval.json").read_text())["sampling"] == record["sampling"]
+    with pytest.raises(ConfigError, match=r"12 of 12 candidates were cut at --max-new-tokens 1 \(first: prompt 1"):
+        best_of_n(BestOfNConfig(**cfg, on_truncate="fail", run_dir=str(tmp_path / "fail")), policy, tok,
+                  gold_reward_fn(), prompts=prompts)
+    assert not (tmp_path / "fail").exists()
+    with pytest.raises(ConfigError, match="on_truncate must be one of warn, fail"):
+        BestOfNConfig(on_truncate="drop")

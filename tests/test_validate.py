@@ -53,6 +53,8 @@ BAD = [
     (RLConfig, "temperature", 0.0, "a finite number > 0"),
     (RLConfig, "max_new_tokens", 0, "an integer >= 1"),
     (RLConfig, "prompts", "test", "one of train, heldout"),
+    (RLConfig, "on_truncate", "skip", "one of warn, drop, fail"),
+    (BestOfNConfig, "on_truncate", "drop", "one of warn, fail"),
     (BestOfNConfig, "n", 0, "an integer >= 1"),
     (BestOfNConfig, "top_p", 1.5, "a finite number in (0, 1]"),
 ]
@@ -158,13 +160,15 @@ def test_unknown_template_on_the_command_line_lists_names_and_leaves_no_run_dire
     assert not out_dir.exists() or not list(out_dir.iterdir())
 
 
-def test_a_run_that_fails_before_its_first_step_leaves_no_run_directory(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("where", ["train_loop", "sft_step"], ids=["before the loop", "inside the first step"])
+def test_a_run_that_fails_before_its_first_step_leaves_no_run_directory(where, tmp_path, capsys, monkeypatch):
+    """Also when it fails inside the loop, which releases the directory's lock as it fails."""
     sft_module = importlib.import_module("prefkit.train.sft")
 
     def broken(*args, **kwargs):
         raise RuntimeError("the loop could not start")
 
-    monkeypatch.setattr(sft_module, "train_loop", broken)
+    monkeypatch.setattr(sft_module, where, broken)
     out_dir = tmp_path / "runs"
     assert main(["sft", "--data", str(_demos(tmp_path)), "--steps", "1", "--batch-size", "4",
                  "--output-dir", str(out_dir), "--no-progress"]) == 1

@@ -13,21 +13,23 @@ the rank of each kept response among fresh reference samples (``bon_estimators.b
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from ..core import RunDir
+from ..data import DataWarning
 from ..data.read import SUFFIXES
 from ..evaluate import summarize
-from ..models import DecoderConfig, generate
+from ..models import DecoderConfig, decode_samples, sample_ids
 from ..models.chat_template import template_record
 from ..worlds import assistant as world
 from .bon_estimators import bon_log_ratio, curve_for_prompt, kl_bound, mean_ci
 from .pairs import prompt_set
 from .rewards import RewardFn
-from .validate import NAME, OPTIONAL_NAME, OPTIONAL_PATH, PATH, Int, PromptSet, Real, validate
+from .validate import NAME, OPTIONAL_NAME, OPTIONAL_PATH, PATH, ConfigError, Int, OneOf, PromptSet, Real, validate
 
 
 @dataclass
@@ -48,6 +50,11 @@ class BestOfNConfig:
     """Nucleus sampling of the candidates (1: off)."""
     max_new_tokens: int = 64
     """Longest candidate, in tokens."""
+    on_truncate: str = "warn"
+    """A candidate cut at max_new_tokens: 'warn' keeps it in the running (one warning counts the cut candidates
+    and kept responses; eval.json and run.json 'sampling'), 'fail' stops before the run directory is written.
+    No 'drop': passing over cut candidates would change which of the n wins, and the KL bound and estimate
+    assume the plain best of n."""
     seed: int = 0
     """Seeds the candidates and the tie-breaking."""
     batch_size: int = 512
@@ -63,7 +70,7 @@ class BestOfNConfig:
              "template": NAME,
              "temperature": Real(0, open_lo=True), "top_p": Real(0, 1, open_lo=True), "max_new_tokens": Int(1),
              "seed": Int(0, 2**32 - 1), "batch_size": Int(1), "output_dir": PATH, "run_dir": OPTIONAL_PATH,
-             "reward_name": OPTIONAL_NAME}
+             "reward_name": OPTIONAL_NAME, "on_truncate": OneOf(("warn", "fail"))}
 
     def __post_init__(self):
         validate(self)
@@ -83,11 +90,13 @@ def sample_candidates(policy, tokenizer, prompts: Sequence[str], k: int, reward_
                       batch_size: int = 512) -> dict[str, np.ndarray]:
     """k samples per prompt, all in large batches, with their proxy and gold rewards and lengths.
 
-    Returns arrays of shape (P, k): "response" (object), "proxy", "gold", "length", and "kind" (object).
+    Returns arrays of shape (P, k): "response" (object), "proxy", "gold", "length", "kind" (object), and "cut"
+    (bool: the sample stopped at max_new_tokens, not by itself).
     """
     repeated = [p for p in prompts for _ in range(k)]
-    responses = generate(policy, tokenizer, repeated, template=template, seed=seed, decoder=decoder,
+    samples = sample_ids(policy, tokenizer, repeated, template=template, seed=seed, decoder=decoder,
                          batch_size=batch_size)
+    responses = decode_samples(tokenizer, samples)
     proxy = np.asarray(reward_fn(repeated, responses), dtype=np.float64)
     infos = [world.prompt_info(p) for p in prompts for _ in range(k)]
     shape = (len(prompts), k)
@@ -96,7 +105,8 @@ def sample_candidates(policy, tokenizer, prompts: Sequence[str], k: int, reward_
             "gold": world.gold_rewards(repeated, responses).reshape(shape),
             "length": np.array([len(y.split()) for y in responses], dtype=np.float64).reshape(shape),
             "kind": np.array([world.classify(info, y) for info, y in zip(infos, responses)],
-                             dtype=object).reshape(shape)}
+                             dtype=object).reshape(shape),
+            "cut": np.array([not smp.finished for smp in samples], dtype=bool).reshape(shape)}
 
 
 def _tiebreak_rng(seed: int, name: str) -> np.random.Generator:
@@ -116,8 +126,13 @@ def best_of_n(config: BestOfNConfig, policy, tokenizer, reward_fn: RewardFn, pro
     n, s = config.n, config.samples_per_prompt
     cand = sample_candidates(policy, tokenizer, texts, n * s, reward_fn, config.seed, config.template,
                              config.decoder, config.batch_size)
+    sampling = _sampling(cand["cut"], texts, config)
+    if sampling["cut"] and config.on_truncate == "fail":
+        raise ConfigError(f"{sampling['cut']} of {sampling['candidates']} candidates were cut at --max-new-tokens "
+                          f"{config.max_new_tokens} (first: {sampling['first_cut']}) and --on-truncate is 'fail'; "
+                          f"raise --max-new-tokens, or pass --on-truncate warn (keep them in the running)")
     rng = _tiebreak_rng(config.seed, "best_of_n")
-    records, ref_rows, kl_by_prompt = [], [], []
+    records, ref_rows, kl_by_prompt, kept_cut = [], [], [], 0
     for i, prompt in enumerate(texts):
         info = world.prompt_info(prompt)
         groups = cand["proxy"][i].reshape(s, n)                                                     # (s, n)
@@ -125,6 +140,7 @@ def best_of_n(config: BestOfNConfig, policy, tokenizer, reward_fn: RewardFn, pro
         perm = np.stack([rng.permutation(n) for _ in range(s)])                                      # (s, n)
         best = perm[np.arange(s), np.argmax(np.take_along_axis(groups, perm, 1), axis=1)]            # (s,)
         kept = np.arange(s) * n + best                                                               # (s,)
+        kept_cut += int(cand["cut"][i, kept].sum())
         for j in kept:
             records.append({"prompt": prompt, "response": cand["response"][i, j], "slice": info.slice,
                             "topic": info.topic, "kind": cand["kind"][i, j], "gold": float(cand["gold"][i, j]),
@@ -139,7 +155,12 @@ def best_of_n(config: BestOfNConfig, policy, tokenizer, reward_fn: RewardFn, pro
               "proxy": float(np.mean([r["proxy"] for r in records])),
               "reference": {**summarize(ref_rows), "proxy": float(cand["proxy"].mean())},
               "kl_bound": kl_bound(n), "decoder": config.decoder.as_dict(), "template": config.template,
-              "seed": config.seed}
+              "seed": config.seed, "sampling": {**sampling, "kept_cut": kept_cut}}
+    if sampling["cut"]:
+        warnings.warn(f"{sampling['cut']} of {sampling['candidates']} candidates cut at max_new_tokens="
+                      f"{config.max_new_tokens} (first: {sampling['first_cut']}); {kept_cut} of {len(records)} kept "
+                      f"responses are cut. Raise --max-new-tokens, or pass --on-truncate fail (stop at the first); "
+                      f"eval.json 'sampling' has the counts", DataWarning, stacklevel=2)
     if kl_by_prompt:
         report["kl/rank"], report["kl/rank_ci95"] = mean_ci(kl_by_prompt)
         report["kl_valid"] = config.temperature == 1.0 and config.top_p == 1.0
@@ -148,10 +169,21 @@ def best_of_n(config: BestOfNConfig, policy, tokenizer, reward_fn: RewardFn, pro
                      reference=getattr(policy.config, "_name_or_path", None), policy_version=None,
                      decoder=config.decoder.as_dict(), device=str(next(policy.parameters()).device),
                      reward=config.reward_name or _reward_name(reward_fn), run_dir=str(run.path),
-                     chat_template=template_record(tokenizer, config.template))
+                     chat_template=template_record(tokenizer, config.template), sampling=report["sampling"])
     run.write_eval({**report, "samples": records})
     report["run_dir"] = str(run.path)
     return records, report
+
+
+def _sampling(cut: np.ndarray, texts: Sequence, config: BestOfNConfig) -> dict:
+    """Candidates sampled and cut at max_new_tokens, and the first prompt (1-based, its text shortened) with one."""
+    rows = np.flatnonzero(cut.any(axis=1))
+    first = None
+    if len(rows):
+        text = texts[rows[0]] if isinstance(texts[rows[0]], str) else str(texts[rows[0]])
+        first = f"prompt {rows[0] + 1} ({text[:40] + '...' if len(text) > 40 else text!r})"
+    return {"candidates": int(cut.size), "cut": int(cut.sum()), "first_cut": first,
+            "max_new_tokens": config.max_new_tokens, "on_truncate": config.on_truncate}
 
 
 def _reward_name(reward_fn) -> str:

@@ -29,7 +29,7 @@ from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_preferences, resolve_data, select_pairs
 from .recipes import apply_recipe
 from .refcache import cached_reference_logps, module_hash
-from .start import check_config
+from .start import check_config, quiet_other_ranks
 from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, require
 
 KINDS = PREFERENCE_KINDS + ("simpo", "orpo")
@@ -186,6 +186,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     from ..evaluate import evaluate_for_setting
 
     seed_everything(config.seed)
+    quiet_other_ranks()  # under DDP the main process alone warns
     if model is None:
         model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:

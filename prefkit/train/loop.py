@@ -248,5 +248,6 @@ def _diverged(run: RunDir, model, tokenizer, step: int, what: str, value, metric
         run.update_record(status="diverged", diverged={"step": step + 1, "what": what, "value": str(value),
                                                        "terms": terms, "checkpoint": str(kept) if kept else None})
     verb = "are" if what.endswith("weights") else "is"
-    raise TrainingDiverged(f"step {step + 1}: the {what} {verb} {value}; loss terms {terms}. "
+    shown = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in terms.items()}  # run.json keeps all digits
+    raise TrainingDiverged(f"step {step + 1}: the {what} {verb} {value}; loss terms {shown}. "
                            f"Likely cause: {_cause(what, terms, cfg)}. {keep}.")

@@ -37,7 +37,7 @@ from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_preferences, resolve_data, select_pairs
 from .recipes import apply_recipe
 from .rewards import pooled_rewards
-from .start import check_config
+from .start import check_config, quiet_other_ranks
 from .validate import NAME, OPTIONAL_NAME, PATH, Int, OneOf, Real
 
 
@@ -129,7 +129,7 @@ def reward_step(model, batch: dict, cfg: RewardConfig):
 # ------------------------------------------------------------------------------------------------ evaluate
 @torch.no_grad()
 def evaluate_reward_model(model, tokenizer, dataset, template: str | None = "default", max_length: int | None = 128,
-                          batch_size: int = 256, use_margin: bool = True) -> dict:
+                          batch_size: int = 256, use_margin: bool = True, tensors: dict | None = None) -> dict:
     """Held-out numbers of a reward model on labelled pairs: accuracy (overall and by slice), loss, margin,
     reward mean/std, and, on the assistant world's pairs, how it compares with the gold rubric:
 
@@ -138,11 +138,18 @@ def evaluate_reward_model(model, tokenizer, dataset, template: str | None = "def
                            can expect on these labels (label noise: BT temperature and flips)
     accuracy_bayes         accuracy of that best predictor (1[q > 1/2]) on these very labels
     corr/reward_length     Pearson correlation of r with the response length in words (length bias)
+
+    ``tensors``: the pairs already encoded (``encode_reward_pairs`` of ``dataset``, every pair kept), as
+    ``train_reward`` does before training so that an eval file that cannot be encoded stops the run at once.
     """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    tensors = encode_reward_pairs(tokenizer, dataset, template, max_length, use_margin)
+    if tensors is None:
+        tensors = encode_reward_pairs(tokenizer, dataset, template, max_length, use_margin)
+    if len(tensors["margin"]) != len(dataset):
+        raise ValueError(f"tensors hold {len(tensors['margin'])} pairs but the dataset has {len(dataset)}; encode "
+                         f"every pair of the eval dataset (on_truncate 'warn' or 'fail', not 'drop')")
     r_w, r_l = [], []
     for start in range(0, len(dataset), batch_size):
         batch = select_pairs(tensors, range(start, min(start + batch_size, len(dataset))))
@@ -196,8 +203,11 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
     std_reward, min_reward, max_reward, grad_norm, learning_rate), checkpoint/ (``save_pretrained``:
     reload with ``prefkit.models.load_reward_model(run.path / "checkpoint")``) and eval.json
     (``evaluate_reward_model`` on the held-out split). ``dataset``/``eval_dataset`` override the files.
+    Both splits are encoded before the run directory is created, so a pair that cannot be used stops the run
+    before it trains; what encoding cut is in run.json under ``encoding`` and ``eval_encoding``.
     """
     seed_everything(config.seed)
+    quiet_other_ranks()  # under DDP the main process alone warns
     if model is None:
         model, tokenizer = load_reward_model(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
@@ -214,6 +224,11 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
     stats = EncodingStats()  # encoded before the run starts: a row that cannot be used leaves no run directory
     tensors = encode_reward_pairs(tokenizer, dataset, config.template, config.max_length, config.use_margin, stats,
                                   config.on_truncate)
+    eval_stats, eval_tensors = EncodingStats(), None
+    if eval_dataset is not None:  # every held-out pair is scored: cut ones are kept cut (or stop the run with 'fail')
+        eval_tensors = encode_reward_pairs(tokenizer, eval_dataset, config.template, config.max_length,
+                                           config.use_margin, eval_stats,
+                                           "fail" if config.on_truncate == "fail" else "warn")
     accelerator, run = start_run(
         config, "reward", tokenizer=tokenizer, recipe=recipe, data_version=data_version(dataset),
         template=config.template,
@@ -222,7 +237,8 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         margin_used=config.use_margin and "margin" in dataset.column_names)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
     if main:
-        run.update_record(encoding=stats.as_dict())
+        run.update_record(encoding=stats.as_dict(),
+                          **({"eval_encoding": eval_stats.as_dict()} if eval_dataset is not None else {}))
     order = BatchOrder(len(tensors["margin"]), config.batch_size // config.grad_accum, config.seed)
     model = prepare_for_training(model, config.lora_r, config.gradient_checkpointing, reward_head=True)
     history = train_loop(model, config, run, lambda i: select_pairs(tensors, order(i)),
@@ -233,7 +249,7 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
         run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
         if eval_dataset is not None:
             result = evaluate_reward_model(model, tokenizer, eval_dataset, config.template, config.max_length,
-                                           config.eval_batch_size, config.use_margin)
+                                           config.eval_batch_size, config.use_margin, eval_tensors)
             run.write_eval({"split": config.eval_split, "data_version": data_version(eval_dataset), **result})
     accelerator.wait_for_everyone()
     model.prefkit_run = run  # where this model's record lives, for the caller

@@ -45,18 +45,20 @@ import numpy as np
 import torch
 
 from ..core import seed_everything
-from ..data import data_version
+from ..data import DataWarning, data_version
 from ..data.read import SUFFIXES
 from ..losses import kl_estimate
 from ..models import (DecoderConfig, Row, collate_rows, decode_samples, load_policy,
                       load_reward_model, prepare_for_training, sample_ids, sequence_logps)
+from ..models.encoding import ON_TRUNCATE
 from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, make_accelerator, model_name, start_run, train_loop
+from .start import quiet_other_ranks
 from .pairs import prompt_set
 from .recipes import apply_recipe
 from .rewards import gold_reward_fn, reward_fn as make_reward_fn
-from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, PromptSet, Real, check_template, require
+from .validate import NAME, OPTIONAL_PATH, PATH, ConfigError, Int, OneOf, PromptSet, Real, check_template, require
 
 BASELINES = ("rloo", "mean", "none")
 
@@ -107,12 +109,16 @@ class RLConfig(TrainConfig):
     """Hold the learning rate after warmup (RL runs are often stopped early; a decay would hide drift)."""
     log_every: int = 5
     """Write a metrics row every this many steps."""
+    on_truncate: str = "warn"
+    """A sampled response cut at max_new_tokens: 'warn' keeps it, scored as cut (one warning at the end counts
+    them; run.json 'sampling'), 'drop' leaves it out of the loss (TRL's mask_truncated_completions), 'fail'
+    stops the run at the first step that cuts one."""
 
     RULES = {"model": PATH, "reference": OPTIONAL_PATH, "reward_model": OPTIONAL_PATH, "reward_template": NAME,
              "kl_coef": Real(0), "kl_estimator": OneOf(("k1", "k3")), "num_generations": Int(1),
              "baseline": OneOf(BASELINES), "prompts": PromptSet(world.SPLITS, SUFFIXES), "template": NAME,
              "temperature": Real(0, open_lo=True), "max_new_tokens": Int(1),
-             "eval_samples_per_prompt": Int(0, optional=True)}
+             "eval_samples_per_prompt": Int(0, optional=True), "on_truncate": OneOf(ON_TRUNCATE)}
 
     def __post_init__(self):
         super().__post_init__()
@@ -189,13 +195,31 @@ def rollout(model, tokenizer, prompts: list, cfg: RLConfig, seed: int) -> tuple[
     return responses, enc
 
 
-def rl_step(model, ref, tokenizer, batch: dict, prompts: list[str], reward, gold, cfg: RLConfig):
-    """``(loss, metrics)`` of one micro-batch: sample, score, shape with the KL penalty, policy gradient."""
+def rl_step(model, ref, tokenizer, batch: dict, prompts: list[str], reward, gold, cfg: RLConfig,
+            tally: dict | None = None):
+    """``(loss, metrics)`` of one micro-batch: sample, score, shape with the KL penalty, policy gradient.
+
+    A response cut at max_new_tokens follows ``cfg.on_truncate`` ('drop': its loss terms are 0, the mean is
+    still over the whole micro-batch); ``tally`` (``responses``, ``cut``, ``first_cut_step``) counts them.
+    """
     device = batch["prompt_idx"].device
     chosen = [prompts[i] for i in batch["prompt_idx"].tolist()]
     repeated = [p for p in chosen for _ in range(cfg.num_generations)]
     responses, enc = rollout(model, tokenizer, chosen, cfg, int(batch["seed"]))
     enc = {k: v.to(device) for k, v in enc.items()}
+    n_sampled, n_cut = _over_ranks(len(responses), int(enc["truncated"].sum()), device)
+    if tally is not None:
+        tally["responses"] += n_sampled
+        tally["cut"] += n_cut
+        if n_cut and tally["first_cut_step"] is None:
+            tally["first_cut_step"] = tally.get("step")
+    if n_cut and cfg.on_truncate == "fail":
+        raise ConfigError(f"step {tally.get('step') if tally else '?'}: {n_cut} of {n_sampled} sampled responses "
+                          f"were cut at --max-new-tokens {cfg.max_new_tokens} and --on-truncate is 'fail'; raise "
+                          f"--max-new-tokens, or pass --on-truncate warn (keep them, scored as cut) or drop (leave "
+                          f"them out of the loss)")
+    keep = (~enc["truncated"]).float() if cfg.on_truncate == "drop" else torch.ones_like(enc["truncated"],
+                                                                                           dtype=torch.float)
     logps = sequence_logps(model, enc["input_ids"], enc["attention_mask"], enc["response_mask"])   # (B,)
     with torch.no_grad():
         ref_logps = sequence_logps(ref, enc["input_ids"], enc["attention_mask"], enc["response_mask"])  # (B,)
@@ -204,7 +228,7 @@ def rl_step(model, ref, tokenizer, batch: dict, prompts: list[str], reward, gold
     in_reward, in_loss = kl_penalty(logps, ref_logps, cfg.kl_estimator)                          # (B,), (B,)
     shaped = scores - cfg.kl_coef * in_reward                                                     # (B,)
     adv = advantages(shaped, cfg.num_generations, cfg.baseline, cfg.normalize_advantages)         # (B,)
-    loss = policy_gradient_loss(logps, adv) + cfg.kl_coef * in_loss.mean()
+    loss = policy_gradient_loss(logps * keep, adv) + cfg.kl_coef * (in_loss * keep).mean()
     n_tok = enc["response_mask"][:, 1:].sum(1).float()                                             # (B,)
     k1 = kl_estimate(logps.detach(), ref_logps, "k1")                                             # (B,)
     kl = kl_estimate(logps.detach(), ref_logps, cfg.kl_estimator)                                 # (B,)
@@ -220,6 +244,16 @@ def rl_step(model, ref, tokenizer, batch: dict, prompts: list[str], reward, gold
     return loss, {k: v.detach() for k, v in metrics.items()}
 
 
+def _over_ranks(n_sampled: int, n_cut: int, device) -> tuple[int, int]:
+    """Responses sampled and cut in this micro-batch, summed over the ranks under DDP (each samples its shard), so
+    that every rank counts the same and 'fail' stops all of them together."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return n_sampled, n_cut
+    counts = torch.tensor([n_sampled, n_cut], dtype=torch.long, device=device)
+    torch.distributed.all_reduce(counts)
+    return int(counts[0]), int(counts[1])
+
+
 # ------------------------------------------------------------------------------------------------ trainer
 def _frozen(model):
     model.eval()
@@ -233,13 +267,16 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     Returns ``(policy, history)``. The run directory holds run.json (config, seed, prompt-set version,
     template, reference model, reward, decoder), metrics.jsonl (one row per log_every steps: reward, gold, kl
     (TRL's: k1 per response token), kl/k1 and kl/k3 (per sequence, nats), rlhf_reward, entropy (nats per token,
-    Monte Carlo), completions/mean_length, completions/clipped_ratio, refusal_rate, reward_std, loss, grad_norm, learning_rate), checkpoint/ and
-    eval.json (``evaluate_run`` on held-out prompts against pi_ref, plus the proxy reward of its samples).
+    Monte Carlo), completions/mean_length, completions/clipped_ratio, refusal_rate, reward_std, loss, grad_norm,
+    learning_rate), checkpoint/ and eval.json (``evaluate_run`` on held-out prompts against pi_ref, plus the proxy
+    reward of its samples). Responses cut at max_new_tokens are counted in run.json under ``sampling`` and
+    handled as ``on_truncate`` says.
     """
     from ..evaluate import evaluate_for_setting
     from ..evaluate.setting import speaks_world
 
     seed_everything(config.seed)
+    quiet_other_ranks()  # under DDP the main process alone warns
     if policy is None:
         policy, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:
@@ -284,15 +321,22 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
         return {"prompt_idx": torch.as_tensor(order(i), dtype=torch.long),
                 "seed": torch.tensor(config.seed * 1_000_003 + i)}
 
+    tally = {"responses": 0, "cut": 0, "first_cut_step": None, "step": 1}
+
     def step_fn(model, batch):
-        return rl_step(model, ref, tokenizer, batch, texts, reward, gold_reward_fn(), config)
+        micro = int(batch["seed"]) - config.seed * 1_000_003  # next_batch's index, also after a resume
+        tally["step"] = micro // config.grad_accum + 1         # the optimizer step it belongs to, from 1
+        return rl_step(model, ref, tokenizer, batch, texts, reward, gold_reward_fn(), config, tally)
 
     policy = prepare_for_training(policy, config.lora_r, config.gradient_checkpointing)  # after pi_ref was copied
     history = train_loop(policy, config, run, next_batch, step_fn, tokenizer=tokenizer, desc="rl", main_metric="gold",
                          accelerator=accelerator)
     policy.eval()
     if main:
-        run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
+        run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path),
+                          sampling=_sampling_record(tally, config))
+        if tally["cut"]:
+            warnings.warn(_cut_warning(tally, config), DataWarning, stacklevel=2)
     if main and config.eval_samples_per_prompt > 0:
         result = evaluate_for_setting(policy, tokenizer, ref=ref, prompts=eval_prompts, setting=eval_setting,
                                       samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
@@ -306,6 +350,20 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     accelerator.wait_for_everyone()
     policy.prefkit_run = run  # where this model's record lives, for the caller
     return policy, history
+
+
+def _sampling_record(tally: dict, config: RLConfig) -> dict:
+    """run.json 'sampling': training responses sampled and cut at max_new_tokens (over every rank under DDP)."""
+    return {"responses": tally["responses"], "cut": tally["cut"], "first_cut_step": tally["first_cut_step"],
+            "max_new_tokens": config.max_new_tokens, "on_truncate": config.on_truncate}
+
+
+def _cut_warning(tally: dict, config: RLConfig) -> str:
+    fate = ("left out of the loss" if config.on_truncate == "drop"
+            else "kept and scored as cut. Raise --max-new-tokens, or pass --on-truncate drop (leave them out of the "
+                 "loss) or fail (stop at the first)")
+    return (f"{tally['cut']} of {tally['responses']} sampled responses cut at max_new_tokens={config.max_new_tokens} "
+            f"(first at step {tally['first_cut_step']}), {fate}; run.json 'sampling' has the counts")
 
 
 def _name(reward_fn, config: RLConfig) -> str:

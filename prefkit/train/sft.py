@@ -16,7 +16,7 @@ from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_demonstrations
 from .recipes import apply_recipe
-from .start import check_config
+from .start import check_config, quiet_other_ranks
 from .validate import NAME, PATH, Int, OneOf
 
 
@@ -52,6 +52,7 @@ def sft_step(model, batch):
 def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
     """Fine-tune on demonstrations; returns ``(model, history)`` and writes a run directory."""
     seed_everything(config.seed)
+    quiet_other_ranks()  # under DDP the main process alone warns
     if model is None:
         model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
     if tokenizer is None:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import warnings
 
 import torch
 
 from ..core import RunDir, _jsonable, autocast_dtype, get_device
 from ..core_rundir import RunDirError, acquire, release, started
+from ..data import DataWarning
 from ..models.chat_template import template_record
 from .checkpoint import last_checkpoint, recover_checkpoints
 from .validate import ConfigError, check_template, flag, validate
@@ -99,6 +102,15 @@ def _check_reuse(run: RunDir, cfg, record: dict) -> dict:
     return {"resumed": True, "status": "running", "resumes": [*old.get("resumes", []), entry]}
 
 
+def quiet_other_ranks() -> None:
+    """Under DDP only the main process shows data warnings: every rank reads and encodes the same data, so the
+    other ranks would repeat the main one's warning word for word. The launcher (torchrun, ``accelerate launch``)
+    gives each process its ``RANK``; a process of rank other than 0 ignores ``DataWarning`` from here on. The
+    counts stay in run.json, which the main process writes."""
+    if os.environ.get("RANK", "0").strip() not in ("", "0"):
+        warnings.filterwarnings("ignore", category=DataWarning)
+
+
 def check_config(cfg, tokenizer=None) -> None:
     """Every config field's type and range, and the chat template against ``tokenizer``: ``ConfigError`` if not.
 
@@ -167,5 +179,5 @@ def _share_verdict(error: Exception | None) -> None:
                                                                   f"{text}")
 
 
-__all__ = ["BOOKKEEPING", "check_config", "make_accelerator", "create_run_dir", "model_name", "config_changes",
-           "start_run"]
+__all__ = ["BOOKKEEPING", "quiet_other_ranks", "check_config", "make_accelerator", "create_run_dir", "model_name",
+           "config_changes", "start_run"]
