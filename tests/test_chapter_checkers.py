@@ -29,7 +29,7 @@ def _solution_cells(notebook: str, student: bool = False) -> dict:
 
 @pytest.mark.parametrize("notebook, checker, function", [
     ("03_kl_budget.ipynb", chapter03.k3_estimator, "k3"),
-    ("04_dpo.ipynb", chapter04.dpo_gradient_weight, "dpo_gradient_weight"),
+    ("04_dpo.ipynb", chapter04.dpo_gradient_weight, "gradient_weight"),
 ])
 def test_chapter_solution_passes_and_stub_fails(notebook, checker, function):
     assert checker(_solution_cells(notebook)[function], verbose=False)
