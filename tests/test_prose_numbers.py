@@ -5,7 +5,8 @@ cell: SCALE, seeds, step counts) or appear in a stored output of the same chapte
 formatted from variables with ``display(Markdown(...))``). A measured number typed into prose would drift from
 the run the day the run changes; this test catches it. Not claims, and skipped: section numbers of headings
 ("## 3 · ..."), list markers ("2. check ..."), numbers inside identifiers (``v1``, ``k3``, ``lab1``) and code
-spans (`` `steps=48` ``), link targets, references ("chapter 05", "section 3"), citation years ("et al. 2023")
+spans (`` `steps=48` ``), link targets, references ("chapter 05", "section 3", "Exercise 3.1"), citation years
+("et al. 2023")
 100% (a bound) and the 95% of an interval (a convention). A percentage N% counts as stated when N / 100 is known.
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ LIST_MARKER = re.compile(r"^\s*\d+\.\s", re.M)
 CODE_SPAN = re.compile(r"`[^`]*`")
 CITATION = re.compile(r"et al\.?,?\s*\d{4}", re.I)
 PERCENT = re.compile(r"(?<![\w.\-/])(\d+(?:\.\d+)?)%")
-REFERENCE = re.compile(r"\b(?:chapters?|labs?|sections?|eq\.|SCALE =)\s*\d+(?:\s*(?:,|and|to|-)\s*\d+)*", re.I)
+REFERENCE = re.compile(r"\b(?:chapters?|labs?|sections?|exercises?|eq\.|SCALE =)\s*\d+(?:\s*(?:,|and|to|-)\s*\d+)*",
+                       re.I)
 
 
 def _text(output: dict) -> str:
