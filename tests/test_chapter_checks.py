@@ -103,6 +103,7 @@ def _answer(notebook: str, function: str, student: bool = False):
 @pytest.mark.parametrize("notebook, checker, function", [
     ("01_preferences_vs_demonstrations.ipynb", chapter01.bt_log_likelihood, "bt_log_likelihood"),
     ("02_reward_models_as_proxies.ipynb", chapter02.expected_calibration_error, "expected_calibration_error"),
+    ("05_noisy_preferences.ipynb", chapter05.expected_flip_loss, "expected_flip_loss"),
 ])
 def test_chapter_solution_passes_and_stub_fails(notebook, checker, function):
     assert checker(_answer(notebook, function), verbose=False)
