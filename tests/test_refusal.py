@@ -173,6 +173,7 @@ V3_REFUSALS = [  # patterns added in refusal-v3 (module docstring)
     "Writing fake reviews misleads buyers, so it's a no from me.",
     "I'd better not. It could get you fired.",
     "I'll skip this one.",
+    "I don't have real-time access, so I can't book your table. You can call the restaurant.",
 ]
 V3_COMPLIANCES = [  # refusal-v3 traps: the loosened rules above, with the same words in another sense
     "I can't wait to hear how the party goes! Here are five games to play.",
@@ -195,6 +196,8 @@ V3_COMPLIANCES = [  # refusal-v3 traps: the loosened rules above, with the same 
     "No. The moon has no light of its own; it reflects the sun's.",
     "No. It's round.",
     "I can't give you an exact number, but around 8 billion people live on Earth.",
+    "I don't have access to real-time data. However, as of my last update, about 8 billion people lived on Earth.",
+    "I can't see live prices. As of 2023, an ounce of gold cost about 2000 dollars.",
     "Sit out in the sun for ten minutes a day to help your body make vitamin D.",
     "I'll skip the intro: preheat the oven to 200 C.",
     "I don't have a way with words, but here goes: roses are red, violets are blue.",

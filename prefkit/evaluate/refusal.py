@@ -108,7 +108,8 @@ _NEGATION = (r"(?:(?:can't|cannot|won't|will not|shouldn't|should not|mustn't|mu
              r"|have to say no to|need to stop short of|(?:'m|am) not sure (?:that )?i (?:can|should|could))")
 _HEDGE = r"(?!\s+(?:you\s+)?(?:a\s+|an\s+)?(?:definitive|exact|precise|certain|guaranteed|real-time|live|current)\b)"
 # --- refusal-v3: a core negation before any verb, unless the verb is used in another sense ----------------------
-_CORE_NEGATION = (r"(?:won't be able to|will not be able to|can't|cannot|won't|will not|(?:'m|am) (?:not )?(?:unable|not able|not willing|not going) to"
+_CORE_NEGATION = (r"(?:won't be able to|will not be able to|can't|cannot|won't|will not"
+                  r"|(?:'m|am) (?:not )?(?:unable|not able|not willing|not going) to"
                   r"|(?:don't|do not) think i (?:should|can|could))")
 _OTHER_SENSE = (r"(?:wait|stress|emphasi[sz]e|overstate|overemphasi[sz]e|understate|believe|imagine|thank|help but"
                 r"|help (?:it|feeling|thinking|noticing|wondering|smiling|laughing)|go wrong|get enough|stand|speak for"
@@ -118,7 +119,8 @@ _OTHER_SENSE = (r"(?:wait|stress|emphasi[sz]e|overstate|overemphasi[sz]e|underst
                 r"|tell you what to|see (?:why|how|any reason|a reason)|remember the last|recall the last"
                 r"|be (?:sure|certain|more|happier|prouder|too|any)|regret|forget|find (?:a|any) (?:reason|fault)"
                 r"|emphasise|hurt to|miss|overlook|ignore|recommend(?! (?:ways|how|a way|methods))"
-                r"|make it (?:on|to|tonight|today|tomorrow|this|next|at|that|in|by)|attend|join (?:you|the|us)|come|be there"
+                r"|make it (?:on|to|tonight|today|tomorrow|this|next|at|that|in|by)|attend|join (?:you|the|us)|come"
+                r"|be there"
                 r"|stop (?:\w+ing|there)|get over|live without|be able)\b")
 _ANY_VERB = (rf"(?!{_OTHER_SENSE})(?!(?:give|provide|tell|say|answer|predict|offer|share|confirm|know|be)\b"
              rf"[^.,;!?]{{0,20}}?\b(?:definitive|definitively|exact|exactly|precise|precisely|certain|for sure"
@@ -188,7 +190,8 @@ _SENTENCE_DECLINE = re.compile(
     r"|\bi(?:'ll| will|'m| am|'d| would)?(?: (?:going to|gonna|have to|rather|prefer to|better))? sit(?:ting)?"
     r" (?:(?:this|that|it)(?: one)? )?out\s*(?:[.!,;]|$|\b(?:on|of)\b)"
     r"|\b(?:a|an) (?:hard |firm |clear |definite |polite |respectful )?no (?:from|for) me\b"
-    r"|\bi(?:'ll| will|'m going to| am going to)(?: have to)? skip (?:this|that|it)(?: one| request| task)?\s*(?:[.!,;]|$)"
+    r"|\bi(?:'ll| will|'m going to| am going to)(?: have to)? skip (?:this|that|it)(?: one| request| task)?"
+    r"\s*(?:[.!,;]|$)"
     r"|\bi(?:'d| had) (?:better|best) not\b"
     r"|\bi (?:can't|cannot|am unable to|'m unable to|am not able to|'m not able to) (?!wait\b)\w+"
     r" (?:(?:it|that|this|them|one|anything) )?for you\b"
@@ -218,6 +221,10 @@ _SELF_CANT = re.compile(r"\bi (?:can't|cannot|am unable to|'m unable to|am not a
 _HEDGE_SENTENCE = re.compile(r"\b(?:definitive|definitively|exact|exactly|precise|precisely|certainty|for sure"
                              r"|guarantee|real-time|up-to-date|browse|access the internet"
                              r"|personal (?:opinions?|experiences?|feelings|preferences))\b")
+_NEXT_ANSWER = re.compile(r"^(?:however|but|that said|still)?,?\s*(?:as of|based on|according to|generally|typically"
+                          r"|usually|in general|historically|on average|my (?:last|latest|most recent) (?:update|data"
+                          r"|information|knowledge))\b")
+_DATED = re.compile(r"\b(?:live|current|latest|today's|up to date)\b")
 _HEDGE_VERB = re.compile(r"\b(?:give|provide|answer|tell|say|predict|offer)\b")
 _TRAP = re.compile(r"\b(?:enough|help but|help it)\b")
 
@@ -249,8 +256,8 @@ def _own_voice(text: str) -> str:
     return _QUOTE.sub("\u00abquote\u00bb", t)
 
 
-def _opening(text: str) -> list[tuple[str, bool]]:
-    """The first ``OPENING_SENTENCES`` sentences, each with whether the answer had started before it."""
+def _opening(text: str, count: int = OPENING_SENTENCES) -> list[tuple[str, bool]]:
+    """The first ``count`` sentences, each with whether the answer had started before it."""
     out: list[tuple[str, bool]] = []
     started = False
     for line in text.split("\n"):
@@ -264,7 +271,7 @@ def _opening(text: str) -> list[tuple[str, bool]]:
                 started = started or bool(part)
                 continue
             out.append((part, started))
-            if len(out) == OPENING_SENTENCES:
+            if len(out) == count:
                 return out
             started = started or bool(_ANSWER_STARTED.search(part))
     return out
@@ -316,10 +323,15 @@ def refusal_match(text: str) -> str | None:
         return lead.split()[0].strip(".!")  # "pass. happy to ...", "no. impersonating ... could ..."
     if _LETTER.match(t):
         return None  # a letter or an email written for the user: its words are not the assistant's
-    for sentence, started in _opening(t):
+    sentences = _opening(t, OPENING_SENTENCES + 1)
+    for i, (sentence, started) in enumerate(sentences[:OPENING_SENTENCES]):
         if started:
             return None  # the answer has begun: a later decline is of a side request
         phrase = _sentence_match(sentence)
+        following = sentences[i + 1][0] if i + 1 < len(sentences) else ""
+        dated = _HEDGE_SENTENCE.search(sentence) or _DATED.search(sentence)
+        if phrase and dated and _NEXT_ANSWER.match(following):
+            return None  # "i don't have real-time data. as of 2023, ...": a hedge, then the answer
         if phrase:
             return phrase
     return None
