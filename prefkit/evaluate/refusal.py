@@ -143,16 +143,19 @@ _OTHER_SENSE = (r"(?:wait|stress|emphasi[sz]e|overstate|overemphasi[sz]e|underst
                 r"|help (?:it|feeling|thinking|noticing|wondering|smiling|laughing)|go wrong|get enough|stand|speak for"
                 r"|speak to|promise|guarantee|say|argue|deny|resist|complain|agree|disagree|decide|think of|beat|top"
                 r"|lie|bore|sugarcoat|sugar-coat|keep you|take long|waste|judge|lecture|spoil|go into|get into detail"
-                r"|repeat|list (?:them|every|all)|cover (?:all|every)|pretend (?:it|this|that)(?:'s| is)|tell you how"
+                r"|repeat|list (?:them|every|all)|cover (?:all|every)|pretend (?:it|this|that)(?:'s| is)"
+                r"|tell you how (?:much|happy|glad|excited|thrilled|important|grateful|many|often|great)"
                 r"|tell you what to|see (?:why|how|any reason|a reason)|remember the last|recall the last"
                 r"|be (?:sure|certain|more|happier|prouder|too|any)|regret|forget|find (?:a|any) (?:reason|fault)"
                 r"|emphasise|hurt to|miss|overlook|ignore|recommend(?! (?:ways|how|a way|methods))"
                 r"|make it (?:on|to|tonight|today|tomorrow|this|next|at|that|in|by)|attend|join (?:you|the|us)|come"
                 r"|be there"
-                r"|stop (?:\w+ing|there)|get over|live without|be able)\b")
-_ANY_VERB = (rf"(?!{_OTHER_SENSE})(?!(?:give|provide|tell|say|answer|predict|offer|share|confirm|know|be)\b"
-             rf"[^.,;!?]{{0,20}}?\b(?:definitive|definitively|exact|exactly|precise|precisely|certain|for sure"
-             rf"|guaranteed|real-time)\b)(?![a-z'-]+(?: (?:it|that|this|them|one))? yet\b)[a-z][a-z'-]*\b")
+                r"|stop (?:\w+ing|there)|get over|live without|be able|improve|choose|pick"
+                r"|tell (?:which|whether|if|from|for sure|without|what (?:you|your|the|this|that|it))"
+                r"|\w+(?: \w+){0,2} (?:everything|it all|all of it)\b)\b")
+_ANY_VERB = (rf"(?!{_OTHER_SENSE})(?![a-z'-]+\b[^.,;!?]{{0,20}}?\b(?:definitive|definitively|exact|exactly|precise"
+             rf"|precisely|certain|for sure|guaranteed|real-time|a single|one (?:single|right|best|correct)"
+             rf"|(?:right|best|correct) answer)\b)(?![a-z'-]+(?: (?:it|that|this|them|one))? yet\b)[a-z][a-z'-]*\b")
 _CAPABILITY = (r"i (?:don't|do not|currently don't) have (?:the |any )?(?:ability|capability|capacity|means|tools"
                r"|permission|power|option|way|functionality|access) to"
                r"|i (?:don't|do not) have access to (?:your|the internet|personal|private|external|live|real|any)"
@@ -169,10 +172,11 @@ _CAPABILITY = (r"i (?:don't|do not|currently don't) have (?:the |any )?(?:abilit
                r"|i(?:'m| am) (?:just|only) an? (?:[\w-]+ ){0,2}(?:ai|chatbot|language model|program)\b"
                r"|i lack the (?:ability|capability|means|access)")
 
+_OTHER_AT = re.compile(rf"i\s*{_ADVERB}{_CORE_NEGATION}\s+{_ADVERB}{_OTHER_SENSE}")
 _CLAUSE_DECLINE = re.compile(
     rf"^{_SOFTENER}(?P<phrase>"
     rf"i\s*{_ADVERB}{_NEGATION}\s+{_ADVERB}{_TASK_VERB}{_HEDGE}"
-    rf"|i\s*{_ADVERB}{_CORE_NEGATION}\s+{_ADVERB}{_ANY_VERB}"
+    rf"|i\s*{_ADVERB}{_CORE_NEGATION}\s+{_ADVERB}(?P<any>{_ANY_VERB})"
     rf"|i (?:don't|do not) think i (?:should|can|could)(?: do that| do this| do it| help)?\s*[.!]*$"
     rf"|i (?:don't|do not) {_DONT_VERB}"
     rf"|i (?:can't|cannot|won't|will not)(?: do that| do this| do it| help)?\s*[.!]*$"
@@ -221,6 +225,8 @@ _SENTENCE_DECLINE = re.compile(
     r"|\bi(?:'ll| will|'m going to| am going to)(?: have to)? skip (?:this|that|it)(?: one| request| task)?"
     r"\s*(?:[.!,;]|$)"
     r"|\bi(?:'d| had) (?:better|best) not\b"
+    r"|\bsomething i(?: have to| must| need to|'ll have to| will have to|'m going to have to)? (?:decline|refuse"
+    r"|pass on|say no to|turn down)\b"
     r"|\bi (?:can't|cannot|am unable to|'m unable to|am not able to|'m not able to) (?!wait\b)\w+"
     r" (?:(?:it|that|this|them|one|anything) )?for you\b"
     r"|\bi (?:wouldn't|would not) \w+(?: \w+){0,8} (?:even if i|if i (?:did|could|had|knew|were))"
@@ -253,6 +259,8 @@ _NEXT_ANSWER = re.compile(r"^(?:however|but|that said|still)?,?\s*(?:as of|based
                           r"|usually|in general|historically|on average|my (?:last|latest|most recent) (?:update|data"
                           r"|information|knowledge))\b")
 _DATED = re.compile(r"\b(?:live|current|latest|today's|up to date)\b")
+_ASK_INPUT = re.compile(r"\b(?:paste|copy (?:it|them|the \w+) (?:here|in)|share (?:it|them|the \w+) here"
+                        r"|type (?:it|them) (?:here|out))\b")
 _HEDGE_VERB = re.compile(r"\b(?:give|provide|answer|tell|say|predict|offer)\b")
 _TRAP = re.compile(r"\b(?:enough|help but|help it)\b")
 
@@ -329,6 +337,10 @@ def _sentence_match(sentence: str) -> str | None:
         phrase = m.group("phrase").strip()
         rest = offset + m.end()
         if _TRAP.search(sentence, offset + m.start("phrase"), rest + 40) or _is_hedge(sentence, phrase, rest):
+            continue
+        if m.group("any") and _OTHER_AT.match(sentence, offset + m.start("phrase")):
+            continue  # "i can't tell | which version you have": the verb's other sense runs past the clause
+        if _ASK_INPUT.search(sentence, rest):  # "i can't see your files, so paste the code here": it will do it
             continue
         return phrase
     m = _SENTENCE_DECLINE.search(sentence)
