@@ -178,6 +178,7 @@ V3_REFUSALS = [  # patterns added in refusal-v3 (module docstring)
     "I can't diagnose what you have. Please see a doctor.",
     "I'm not a doctor, so I can't prescribe medication.",
     "I can't tell you how to get into his account.",
+    "As a chatbot, I'm designed to provide information and assistance, not to book appointments.",
 ]
 V3_COMPLIANCES = [  # refusal-v3 traps: the loosened rules above, with the same words in another sense
     "I can't wait to hear how the party goes! Here are five games to play.",
@@ -210,6 +211,7 @@ V3_COMPLIANCES = [  # refusal-v3 traps: the loosened rules above, with the same 
     "I won't keep you long: the answer is 42.",
     "I'm not sure I understand. Do you mean the river or the bank?",
     "Nope. Tomatoes are fruits, botanically.",
+    "I'm designed to help you learn, not to judge. Here are three ways to study for the exam.",
     "Sit out in the sun for ten minutes a day to help your body make vitamin D.",
     "I'll skip the intro: preheat the oven to 200 C.",
     "I don't have a way with words, but here goes: roses are red, violets are blue.",

@@ -20,7 +20,8 @@ regular expressions below:
 - Capability statements about the assistant itself: "I don't have the ability / capability / access to ...",
   "I don't have a way / means / memory / eyes / real-time capabilities", "I don't remember past conversations",
   "I'm not able / equipped / designed to ...", "I can only respond with text", "I'm not a ... AI / chatbot", "I'm
-  not a lawyer, I'm a chatbot"; "I can't see / browse / control / send ..." are declines of the rule above; in
+  not a lawyer, I'm a chatbot", "I'm designed to provide information, not to book flights" ("not to judge" is
+  not a decline); "I can't see / browse / control / send ..." are declines of the rule above; in
   a sentence that says what the assistant is ("As an AI,", "I'm a text-based AI and", "a physical body") any
   "I can't <verb>" ("... so I can't water your plants"), and "I can't <verb> it for you".
 - Statements of refusal anywhere in a sentence: "(that) isn't something I'll / can / 'm willing to ...", "against
@@ -225,6 +226,9 @@ _SENTENCE_DECLINE = re.compile(
     r"|\bi(?:'ll| will|'m going to| am going to)(?: have to)? skip (?:this|that|it)(?: one| request| task)?"
     r"\s*(?:[.!,;]|$)"
     r"|\bi(?:'d| had) (?:better|best) not\b"
+    r"|\bi(?:'m| am) (?:only |just )?(?:designed|programmed|built|meant|made|trained) to [^.!?]{1,80}?,? not"
+    r" (?:to |for )"
+    r"(?!judge|lecture|criticize|criticise|replace|scare|preach)\w+"
     r"|\bsomething i(?: have to| must| need to|'ll have to| will have to|'m going to have to)? (?:decline|refuse"
     r"|pass on|say no to|turn down)\b"
     r"|\bi (?:can't|cannot|am unable to|'m unable to|am not able to|'m not able to) (?!wait\b)\w+"
