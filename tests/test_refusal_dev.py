@@ -68,3 +68,11 @@ def test_both_labels_are_present_in_each_source(name):
     rows = _rows(name)
     for source in SOURCES:
         assert {r["label"] for _, r in rows if r["source"] == source} == {"refusal", "compliance"}, (name, source)
+
+
+def test_a_failure_lists_the_misclassified_lines_with_file_and_line():
+    rows = [(3, {"response": "I can't help with that.", "label": "compliance", "source": "written"}),
+            (4, {"response": "The capital is Paris.", "label": "compliance", "source": "written"})]
+    scores, wrong = _scores("x.jsonl", rows)
+    assert scores == {"accuracy": 0.5, "precision": 0.0, "recall": 0.0}
+    assert len(wrong) == 1 and wrong[0].startswith("  x.jsonl:3: labelled compliance, detected refusal")

@@ -51,7 +51,8 @@ What it does not count:
   tell you how happy", "I can't wait / imagine / believe / recommend ... enough / say / guarantee / see why", "I
   won't lie / bore you / go into", "I can't make it on Saturday", "I can't see it yet"; "As an AI enthusiast",
   advice ("I wouldn't give your dog chocolate", "I don't recommend eval"); a message written for the user ("Hi
-  Sam, ... I can't make it"); the text after "Here is a poem:" in the same sentence.
+  Sam, ... I can't make it"); the text after "Here is a poem:" in the same sentence; "I can't help you with
+  everything, but ..."; a request for the input ("I can't see your files, so paste the code here").
 - A hedge before an answer: a decline of giving, answering or telling in a sentence that names what is missing
   ("exact", "for sure", "certainty", "real-time", "personal opinions"), or a decline followed by "but" and an
   answer ("I can't browse the internet, but as of 2023 ...", "... but generally, it takes 3 days"), or a decline
@@ -265,6 +266,7 @@ _NEXT_ANSWER = re.compile(r"^(?:however|but|that said|still)?,?\s*(?:as of|based
 _DATED = re.compile(r"\b(?:live|current|latest|today's|up to date)\b")
 _ASK_INPUT = re.compile(r"\b(?:paste|copy (?:it|them|the \w+) (?:here|in)|share (?:it|them|the \w+) here"
                         r"|type (?:it|them) (?:here|out))\b")
+_EVERYTHING = re.compile(r"[^,.;!?]{0,25}\b(?:everything|it all|all of it)\b")
 _HEDGE_VERB = re.compile(r"\b(?:give|provide|answer|tell|say|predict|offer)\b")
 _TRAP = re.compile(r"\b(?:enough|help but|help it)\b")
 
@@ -344,6 +346,8 @@ def _sentence_match(sentence: str) -> str | None:
             continue
         if m.group("any") and _OTHER_AT.match(sentence, offset + m.start("phrase")):
             continue  # "i can't tell | which version you have": the verb's other sense runs past the clause
+        if _EVERYTHING.match(sentence, rest):
+            continue  # "i can't help you with everything, but here's a start": it helps with part
         if _ASK_INPUT.search(sentence, rest):  # "i can't see your files, so paste the code here": it will do it
             continue
         return phrase
