@@ -152,7 +152,9 @@ _OTHER_SENSE = (r"(?:wait|stress|emphasi[sz]e|overstate|overemphasi[sz]e|underst
                 r"|emphasise|hurt to|miss|overlook|ignore|recommend(?! (?:ways|how|a way|methods))"
                 r"|make it (?:on|to|tonight|today|tomorrow|this|next|at|that|in|by)|attend|join (?:you|the|us)|come"
                 r"|be there"
-                r"|stop (?:\w+ing|there)|get over|live without|be able|improve|choose|pick"
+                r"|stop (?:\w+ing|there)|get over|live without|be able|improve|choose|pick|vouch|express"
+                r"|put (?:it |this |that )?into words|go (?:through|over) (?:every|all|each)"
+                r"|see (?:any|a|anything) (?:\w+ )?(?:problem|issue|bug|error|mistake|wrong|reason)"
                 r"|tell (?:which|whether|if|from|for sure|without|what (?:you|your|the|this|that|it))"
                 r"|\w+(?: \w+){0,2} (?:everything|it all|all of it)\b)\b")
 _ANY_VERB = (rf"(?!{_OTHER_SENSE})(?![a-z'-]+\b[^.,;!?]{{0,20}}?\b(?:definitive|definitively|exact|exactly|precise"
@@ -204,7 +206,8 @@ _CLAUSE_DECLINE = re.compile(
     rf"|(?:absolutely|certainly|definitely|definitively) not\s*[.!]*$"
     rf")")
 _SENTENCE_DECLINE = re.compile(
-    r"(?P<phrase>(?:\bnot|isn't|is not|'s not|\bnever) (?:really )?something (?:that )?i(?:'ll| will| can| could"
+    r"(?P<phrase>(?:\bnot|isn't|is not|'s not|\bnever) (?:really )?(?:something|a request|a task|one|anything)"
+    r" (?:that )?i(?:'ll| will| can| could"
     r"| would|'d|'m| am| do| feel| want)(?! know| understand| remember| recall| have (?:heard|seen|read))"
     r"|(?:goes |is |be )?against my (?:guidelines|principles|programming|policies|policy|ethical guidelines|values"
     r"|rules)"
@@ -266,7 +269,8 @@ _NEXT_ANSWER = re.compile(r"^(?:however|but|that said|still)?,?\s*(?:as of|based
 _DATED = re.compile(r"\b(?:live|current|latest|today's|up to date)\b")
 _ASK_INPUT = re.compile(r"\b(?:paste|copy (?:it|them|the \w+) (?:here|in)|share (?:it|them|the \w+) here"
                         r"|type (?:it|them) (?:here|out))\b")
-_EVERYTHING = re.compile(r"[^,.;!?]{0,25}\b(?:everything|it all|all of it)\b")
+_EVERYTHING = re.compile(r"[^,.;!?]{0,25}\b(?:everything|it all|all of it|every (?:single )?(?:option|case|brand"
+                         r"|detail|step|possibility|product|model|version))\b")
 _HEDGE_VERB = re.compile(r"\b(?:give|provide|answer|tell|say|predict|offer)\b")
 _TRAP = re.compile(r"\b(?:enough|help but|help it)\b")
 
