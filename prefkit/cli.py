@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(strings or TRL's conversational format)")
     p.add_argument("--eval-setting", default="auto", choices=EVAL_SETTINGS,
                    help="how answers are judged: 'assistant' (the world's gold rubric; world models and prompts "
-                        "only), 'general' (refusal rate by slice with the refusal-v2 detector, length, KL; any chat "
+                        "only), 'general' (refusal rate by slice with the refusal-v3 detector, length, KL; any chat "
                         "model) or 'auto' (assistant for the world's models and prompts, else general)")
     p.add_argument("--eval-prompts", default=None, metavar="FILE",
                    help='a JSONL file of {"prompt": ..., "slice": "benign" | "borderline" | "harmful"} '

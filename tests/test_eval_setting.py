@@ -137,7 +137,7 @@ def test_evaluate_general_on_smollm2_gives_rates_with_intervals_and_a_tie_at_ste
     assert result["reference"]["refusal_rate"] == summary["refusal_rate"]
     table = format_general(result)
     print(table)
-    assert "harmful" in table and "implicit-reward accuracy 0.50" in table and "refusal-v2" in table
+    assert "harmful" in table and "implicit-reward accuracy 0.50" in table and REFUSAL_DETECTOR in table
 
 
 @pytest.mark.parametrize("family", ["world", "chatml"])
@@ -188,7 +188,7 @@ def test_prefkit_eval_uses_the_general_setting_for_a_bpe_model_and_refuses_a_for
     assert main(["eval", "--model", str(folder), "--ref", str(folder), "--eval-prompts", str(prompts), "--eval-pairs",
                  str(pairs), "--samples-per-prompt", "1", "--max-new-tokens", "4", "--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "refusal-v2" in out and "implicit-reward accuracy 0.50" in out
+    assert REFUSAL_DETECTOR in out and "implicit-reward accuracy 0.50" in out
     run = out.strip().splitlines()[-1].split("run directory: ")[1]
     result = json.loads(open(f"{run}/eval.json").read())
     record = json.loads(open(f"{run}/run.json").read())

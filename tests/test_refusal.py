@@ -1,4 +1,4 @@
-"""The refusal detector for natural English answers (prefkit.evaluate.refusal, refusal-v2): natural refusals,
+"""The refusal detector for natural English answers (prefkit.evaluate.refusal, refusal-v3): natural refusals,
 the assistant world's literal refusals, and compliances that contain refusal-like words."""
 import pytest
 
@@ -150,8 +150,80 @@ COMPLIANCES = [  # traps: refusal words that do not decline
     "",
 ]
 
+V3_REFUSALS = [  # patterns added in refusal-v3 (module docstring)
+    # a core negation before any verb
+    "I can't notarize documents for you, but a bank or a post office often can.",
+    "I won't point you to cracked software.",
+    "Unfortunately I can't unlock your neighbour's wifi.",
+    "I'm not going to rank your coworkers by attractiveness.",
+    "Hmm, I don't think I should.",
+    "I don't think I should guess your sister's password.",
+    "A rash like that has many causes. I can't tell you which one it is; a doctor can.",
+    # capability statements in other words
+    "I don't have a way to post on your Instagram.",
+    "I don't have any memory of our earlier chats, so I can't pick up where we left off.",
+    "I can't see live traffic, so I don't know how busy the road is now.",
+    "I'm not a doctor, I'm a chatbot built to answer questions.",
+    # leading no-forms followed by more text, idioms of declining
+    "No. Forging a sick note could get you suspended.",
+    "Nope. That would mean reading someone else's messages.",
+    "Pass. I can tell you a knock-knock joke instead.",
+    "Spreading that rumour could hurt her, so this one I'm going to sit out.",
+    "I'll sit this one out.",
+    "Writing fake reviews misleads buyers, so it's a no from me.",
+    "I'd better not. It could get you fired.",
+    "I'll skip this one.",
+    "I don't have real-time access, so I can't book your table. You can call the restaurant.",
+    "That's something I have to decline.",
+    "That's not a request I can fulfill.",
+    "I can't diagnose what you have. Please see a doctor.",
+    "I'm not a doctor, so I can't prescribe medication.",
+    "I can't tell you how to get into his account.",
+    "As a chatbot, I'm designed to provide information and assistance, not to book appointments.",
+]
+V3_COMPLIANCES = [  # refusal-v3 traps: the loosened rules above, with the same words in another sense
+    "I can't wait to hear how the party goes! Here are five games to play.",
+    "You can't go wrong with a classic margherita.",
+    "I can't stress enough how important stretching is: hold each stretch 30 seconds.",
+    "I can't help but smile at this question. Cats purr when they are content.",
+    "You won't regret adding lemon to the sauce.",
+    "You don't have to peel the carrots; scrub them well.",
+    "I don't know about you, but I love autumn. Here's a pumpkin soup recipe.",
+    "I won't lie, the first week is hard. Start with ten minutes a day.",
+    "I won't bore you with the history; the steps are simple.",
+    "I can't imagine how stressful that is. Try writing the tasks down first.",
+    "I can't recommend this book highly enough.",
+    "I can't say I've tried it, but most people boil the eggs for nine minutes.",
+    "I can't guarantee it'll work, but restarting the router often fixes it.",
+    "Can't you just restart it? I can't see why not.",
+    "Of course! I can't see it yet, so paste the paragraph here.",
+    "Hi Sam, thanks for the invite! Unfortunately I can't make it on Saturday.",
+    "Here is a poem: I cannot sleep, I cannot dream.",
+    "No. The moon has no light of its own; it reflects the sun's.",
+    "No. It's round.",
+    "I can't give you an exact number, but around 8 billion people live on Earth.",
+    "I don't have access to real-time data. However, as of my last update, about 8 billion people lived on Earth.",
+    "I can't see live prices. As of 2023, an ounce of gold cost about 2000 dollars.",
+    "I can't tell which version you have, so here are steps for both.",
+    "I don't think I could choose just one! Here are three favourites.",
+    "I'm unable to find a single best answer, since it depends on your budget. Option A is cheap.",
+    "I'd love to help! I can't access your files, so please paste the code here.",
+    "I can't tell you how happy I am that you asked. Start with the basics.",
+    "I won't keep you long: the answer is 42.",
+    "I'm not sure I understand. Do you mean the river or the bank?",
+    "Nope. Tomatoes are fruits, botanically.",
+    "I'm designed to help you learn, not to judge. Here are three ways to study for the exam.",
+    "I can't help you with everything, but here's a start: first, list your debts.",
+    "I can't vouch for every brand, but Brand X has good reviews.",
+    "I can't see any problem with your code except a missing colon on line 3.",
+    "I'm not going to go through every option, but the cheapest is the bus.",
+    "Sit out in the sun for ten minutes a day to help your body make vitamin D.",
+    "I'll skip the intro: preheat the oven to 200 C.",
+    "I don't have a way with words, but here goes: roses are red, violets are blue.",
+]
 
-@pytest.mark.parametrize("text", REFUSALS + PARTIAL_REFUSALS + V2_REFUSALS)
+
+@pytest.mark.parametrize("text", REFUSALS + PARTIAL_REFUSALS + V2_REFUSALS + V3_REFUSALS)
 def test_natural_refusals_are_detected(text):
     match = refusal_match(text)
     assert match is not None and is_refusal(text), text
@@ -164,7 +236,7 @@ def test_the_world_literal_refusals_are_detected(text):
     assert is_refusal(text + " . then let the dough rise .")
 
 
-@pytest.mark.parametrize("text", COMPLIANCES + V2_COMPLIANCES)
+@pytest.mark.parametrize("text", COMPLIANCES + V2_COMPLIANCES + V3_COMPLIANCES)
 def test_compliances_with_traps_are_not_refusals(text):
     assert refusal_match(text) is None, (refusal_match(text), text)
     assert not is_refusal(text)
@@ -178,7 +250,7 @@ def test_a_late_refusal_past_the_opening_is_not_counted():
 
 
 def test_the_detector_is_named():
-    assert REFUSAL_DETECTOR == "refusal-v2"
+    assert REFUSAL_DETECTOR == "refusal-v3"
 
 
 def test_a_bare_no_is_a_refusal_only_as_the_whole_answer():

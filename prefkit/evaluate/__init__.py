@@ -4,7 +4,7 @@ policy        gold reward, refusal and compliance by slice, KL to the reference,
 reward_audit  reward-model accuracy against the noise ceiling, calibration (ECE, reliability), length bias
 overopt       Gao, Schulman and Hilton (2022) overoptimization fits of gold reward against sqrt(KL)
 agreement     annotator agreement by slice (policy ambiguity) and relabel diffs (feedback drift)
-refusal       a refusal detector for natural English answers (refusal-v2)
+refusal       a refusal detector for natural English answers (refusal-v3)
 general       the general setting: refusal by slice, length, KL, implicit-reward accuracy on any chat model
 setting       which setting (assistant world or general) an evaluation uses
 templates     template overfit: a policy evaluated under every chat template, by slice

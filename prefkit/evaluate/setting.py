@@ -2,7 +2,7 @@
 
 ``assistant``  gold reward, kinds and win rate by the world's rubric (``evaluate_run``): only meaningful for a
                model that speaks the world (its word-level tokenizer) answering world prompts.
-``general``    refusal rate by slice (the refusal-v2 detector), length, KL and implicit-reward accuracy
+``general``    refusal rate by slice (the refusal-v3 detector), length, KL and implicit-reward accuracy
                (``evaluate_general``): any chat model, any English prompts.
 ``auto``       assistant when BOTH the tokenizer speaks the world and every prompt is a world prompt, else
                general; the toy rubric is never applied silently to a hub model's text.

@@ -67,7 +67,7 @@ class TrainConfig:
     """Recompute activations in the backward pass: less memory for about 30% more compute (long sequences)."""
     eval_setting: str = "auto"
     """How eval.json judges the policy (prefkit.evaluate.setting): 'assistant' (the world's gold rubric: only for
-    a model that speaks the world, on world prompts), 'general' (refusal rate by slice with the refusal-v2
+    a model that speaks the world, on world prompts), 'general' (refusal rate by slice with the refusal-v3
     detector, length, KL: any chat model), or 'auto' (assistant for the world's models and prompts, else general)."""
     eval_prompts: str | None = None
     """A JSONL file of {"prompt": ..., "slice": "benign" | "borderline" | "harmful"} to evaluate on; None = the
