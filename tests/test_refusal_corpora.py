@@ -20,6 +20,7 @@ CARD = DATA / "README.md"
 CORPORA = {  # file in tests/data -> fewest records it must hold
     "refusal_dev.jsonl": 150,
     "refusal_dev2.jsonl": 100,
+    "refusal_test.jsonl": 100,
 }
 REQUIRED = ("prompt", "response", "label", "source")
 OPTIONAL = ("note",)
