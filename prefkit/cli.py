@@ -362,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .core_rundir import forget_released
+
+    forget_released()  # directories of earlier runs in this process are not this command's to remove
     try:
         return args.func(args)
     except (Exception, KeyboardInterrupt) as exc:

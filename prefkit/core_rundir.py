@@ -132,6 +132,12 @@ def started(path: str | os.PathLike) -> bool:
                                                                       for p in path.iterdir())
 
 
+def forget_released() -> None:
+    """Forget the run directories released so far: a new command starts here (``discard_unstarted`` must never
+    remove a directory that an earlier run in the same process created)."""
+    _CREATED.clear()
+
+
 def discard_unstarted() -> list[Path]:
     """Remove the run directories this process created whose run never started (no metrics, no checkpoint).
 

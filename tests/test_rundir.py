@@ -289,3 +289,15 @@ def test_lock_release_is_idempotent_and_reacquire_in_one_process_takes_over(tmp_
     release(tmp_path)
     release(tmp_path)
     assert not (tmp_path / "run.lock").exists()
+
+
+def test_a_failing_command_never_removes_a_directory_an_earlier_run_in_the_process_created(tmp_path, capsys):
+    """An earlier run (a notebook cell, a test) created and released its directory; a later command that fails must
+    leave that directory alone: only the failing command's own unstarted directory is removed."""
+    earlier = tmp_path / "earlier-run"
+    earlier.mkdir()
+    acquire(earlier, created=True)
+    release(earlier)
+    assert main(["sft", "--steps", "0", "--output-dir", str(tmp_path / "runs")]) == 2
+    assert earlier.is_dir(), capsys.readouterr().err
+    assert "removed" not in capsys.readouterr().err
