@@ -1,14 +1,16 @@
-"""Chapter exercise checkers (chapters 03 and 04): each passes the solution written in its chapter, fails the
-student stub `student_notebook` makes of it, and names at least one plausible wrong answer. Fast: no sampling."""
+"""Chapter exercise checkers: in every chapter the solution passes its checker and the stub `student_notebook` makes
+of it fails; chapters 03 and 04's checkers also name plausible wrong answers (01, 02 and 05's: test_chapter_checks.py).
+Fast: no sampling."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import torch
 
-from prefkit.labs.check import chapter03, chapter04
+from prefkit.labs.check import chapter01, chapter02, chapter03, chapter04, chapter05
 from prefkit.labs.student import BEGIN, student_notebook
 
 CHAPTERS = Path(__file__).resolve().parent.parent / "chapters"
@@ -21,15 +23,18 @@ def _solution_cells(notebook: str, student: bool = False) -> dict:
     assert marked, f"{notebook}: no exercise cell (### BEGIN SOLUTION) found"
     if student:
         nb, _ = student_notebook(nb, notebook)
-    ns = {"torch": torch}
+    ns = {"torch": torch, "np": np}  # the exercise cells' functions read their globals from this namespace
     for i in marked:
         exec(compile(nb.cells[i].source, f"{notebook}, cell {i}", "exec"), ns)
     return ns
 
 
 @pytest.mark.parametrize("notebook, checker, function", [
+    ("01_preferences_vs_demonstrations.ipynb", chapter01.bt_log_likelihood, "bt_log_likelihood"),
+    ("02_reward_models_as_proxies.ipynb", chapter02.expected_calibration_error, "expected_calibration_error"),
     ("03_kl_budget.ipynb", chapter03.k3_estimator, "k3"),
     ("04_dpo.ipynb", chapter04.dpo_gradient_weight, "gradient_weight"),
+    ("05_noisy_preferences.ipynb", chapter05.expected_flip_loss, "expected_flip_loss"),
 ])
 def test_chapter_solution_passes_and_stub_fails(notebook, checker, function):
     assert checker(_solution_cells(notebook)[function], verbose=False)
