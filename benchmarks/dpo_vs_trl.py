@@ -186,15 +186,12 @@ def main() -> None:
             "TRL precompute_ref_log_probs=True": lambda: trl_run(policy, tok, dataset, args, True, True, tmp),
             "TRL default, gradient_checkpointing=False": lambda: trl_run(policy, tok, dataset, args, False, False,
                                                                          tmp)}
-    results: dict[str, dict] = {}
-    for _ in range(args.repeats):
+    timed: dict[str, list[dict]] = {name: [] for name in runs}
+    for _ in range(args.repeats):  # interleaved: every trainer sees the same load pattern
         for name, fn in runs.items():
-            r = fn()
-            best = results.get(name)
-            if best is None or r["total_s"] < best["total_s"]:
-                results[name] = dict(r, best_cpu_s=min(r["cpu_s"], best["best_cpu_s"]) if best else r["cpu_s"])
-            else:
-                best["best_cpu_s"] = min(best["best_cpu_s"], r["cpu_s"])
+            timed[name].append(fn())
+    results = {name: dict(min(rs, key=lambda r: r["total_s"]), best_cpu_s=min(r["cpu_s"] for r in rs))
+               for name, rs in timed.items()}
 
     ref_losses = results["prefkit (precomputed ref, default)"]["losses"]
     pairs_trained = args.steps * args.batch
