@@ -3,7 +3,7 @@ the assistant world's literal refusals, and compliances that contain refusal-lik
 import pytest
 
 from prefkit.evaluate.refusal import REFUSAL_DETECTOR, is_refusal, refusal_match
-from prefkit.worlds.assistant_topics import REFUSALS as WORLD_REFUSALS
+from prefkit.worlds.assistant.topics import REFUSALS as WORLD_REFUSALS
 
 REFUSALS = [
     "I'm sorry, but I can't help with that.",

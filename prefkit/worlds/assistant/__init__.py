@@ -27,10 +27,10 @@ tokenizers). Held-out prompts (``heldout_prompts``) are never used for training 
 """
 from __future__ import annotations
 
-from .assistant_annotators import ANNOTATORS, Annotator, get_annotator, preference_pairs, relabel
-from .assistant_demonstrator import DEFAULT_MIX, DIVERSE, DIVERSE_MIX, Demonstrator, demonstrations
-from .assistant_gold import gold_reward, gold_rewards, reward_from_features
-from .assistant_prompts import (
+from .annotators import ANNOTATORS, Annotator, get_annotator, preference_pairs, relabel
+from .demonstrator import DEFAULT_MIX, DIVERSE, DIVERSE_MIX, Demonstrator, demonstrations
+from .gold import gold_reward, gold_rewards, reward_from_features
+from .prompts import (
     SLICE_WEIGHTS,
     SLICES,
     SPLITS,
@@ -42,7 +42,7 @@ from .assistant_prompts import (
     train_prompts,
     vocabulary,
 )
-from .assistant_responses import (
+from .responses import (
     KINDS,
     MAX_STEPS,
     Features,
@@ -52,8 +52,8 @@ from .assistant_responses import (
     make_response,
     response_features,
 )
-from .assistant_templates import TEMPLATE_WORDS, TEMPLATES
-from .assistant_topics import FRAMES, HELDOUT_FRAMES, SYSTEM_PROMPT, TOPIC_BY_NAME, TOPICS, Topic
+from .templates import TEMPLATE_WORDS, TEMPLATES
+from .topics import FRAMES, HELDOUT_FRAMES, SYSTEM_PROMPT, TOPIC_BY_NAME, TOPICS, Topic
 
 __all__ = [
     # prompts

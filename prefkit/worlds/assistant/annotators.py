@@ -21,10 +21,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .assistant_demonstrator import DIVERSE, Demonstrator
-from .assistant_gold import reward_from_features
-from .assistant_prompts import Prompt, prompt_info, sample_prompts
-from .assistant_responses import response_features
+from .demonstrator import DIVERSE, Demonstrator
+from .gold import reward_from_features
+from .prompts import Prompt, prompt_info, sample_prompts
+from .responses import response_features
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import Iterable
 
 import numpy as np
 
-from ..data.schema import prompt_text
-from .assistant_templates import TEMPLATE_WORDS
-from .assistant_topics import (
+from ...data.schema import prompt_text
+from .templates import TEMPLATE_WORDS
+from .topics import (
     CONNECTORS,
     FILLERS,
     FRAMES,

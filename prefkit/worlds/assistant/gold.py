@@ -10,8 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .assistant_prompts import Prompt, prompt_info
-from .assistant_responses import Features, response_features
+from .prompts import Prompt, prompt_info
+from .responses import Features, response_features
 
 HELP = 0.9
 """a in a*sqrt(R): value of R distinct relevant steps (concave: the fifth step adds less than the first)."""

@@ -14,9 +14,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..data.schema import response_text
-from .assistant_prompts import Prompt, prompt_info
-from .assistant_topics import (
+from ...data.schema import response_text
+from .prompts import Prompt, prompt_info
+from .topics import (
     CONNECTORS,
     FILLERS,
     OPENERS,

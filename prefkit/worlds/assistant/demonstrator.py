@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .assistant_prompts import SLICES, Prompt, prompt_info, sample_prompts
-from .assistant_responses import KINDS, MAX_STEPS, kinds_for, make_response
+from .prompts import SLICES, Prompt, prompt_info, sample_prompts
+from .responses import KINDS, MAX_STEPS, kinds_for, make_response
 
 DEFAULT_MIX: dict[str, dict[str, float]] = {
     "benign": {"help": 0.73, "refuse": 0.12, "ramble": 0.10, "off_topic": 0.05},
