@@ -32,7 +32,8 @@ def test_bt_reward_model_reaches_the_ceiling_and_is_calibrated(bandit):
     c, r, x = test
     gaps = bandit.rewards[x, c] - bandit.rewards[x, r]  # gold gap of the labelled pair (chosen minus rejected)
     ceiling = noise_ceiling(gold_gaps=gaps, temperature=1.0)
-    assert ceiling == pytest.approx(bandit.accuracy_ceiling(0.0, 1.0), abs=0.01)
+    exact_gaps, weights = bandit.pair_gaps()  # the exact average over the pair distribution
+    assert ceiling == pytest.approx(noise_ceiling(0.0, exact_gaps, 1.0, weights=weights), abs=0.01)
     assert abs(acc - ceiling) < 3 * accuracy_stderr(acc, len(c)) + 0.005  # sampling error of the test labels
     cal = calibration(*_scores(table, test))
     assert cal.ece < 0.02
