@@ -94,7 +94,8 @@ def evaluate_reward_model(dataset, chosen_rewards: ArrayLike, rejected_rewards: 
         out["accuracy_by_slice"] = {s: float(correct[slices == s].mean()) for s in sorted(set(slices.tolist()))}
     lengths = np.array([len(response_text(y).split()) for y in list(dataset["chosen"]) + list(dataset["rejected"])],
                        float)
-    out["corr/reward_length"] = float(np.corrcoef(both, lengths)[0, 1]) if lengths.std() > 0 else float("nan")
+    spread = lengths.std() > 0 and both.std() > 0  # a constant reward or length has no correlation: NaN
+    out["corr/reward_length"] = float(np.corrcoef(both, lengths)[0, 1]) if spread else float("nan")
     out.update(against_gold(dataset, r_w, r_l))
     return out
 
