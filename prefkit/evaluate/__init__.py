@@ -26,9 +26,9 @@ from .policy import (
 )
 from .precision import format_error
 from .rates import Z95, diff_in_diff, rate_errorbars, slice_mean, slice_rate, wilson_interval
+from .refusal import REFUSAL_DETECTOR, is_refusal, refusal_match
 from .reward_audit import accuracy_ceiling, calibration, noise_ceiling, pair_scores, pairwise_accuracy
 from .reward_model import evaluate_reward_model
-from .refusal import REFUSAL_DETECTOR, is_refusal, refusal_match
 from .setting import EVAL_SETTINGS, evaluate_for_setting, resolve_eval_setting
 from .templates import format_template_table, template_overfit, template_table
 

@@ -41,11 +41,12 @@ def _values(x: ArrayLike, name: str) -> np.ndarray:
 def _binary(x: ArrayLike, name: str) -> np.ndarray:
     v = _values(x, name)
     if not np.isin(v, (0.0, 1.0)).all():
-        raise ValueError(f"{name} must hold 0/1 outcomes (or booleans), got values such as {sorted(set(v.tolist()))[:5]}")
+        seen = sorted(set(v.tolist()))[:5]
+        raise ValueError(f"{name} must hold 0/1 outcomes (or booleans), got values such as {seen}")
     return v
 
 
-def _result(diff: float, se: float, z: float, **extra) -> dict:
+def _result(diff: float, se: float, z: float, **extra: float) -> dict:
     return {"diff": float(diff), "se": float(se), "ci95": (float(diff - Z95 * se), float(diff + Z95 * se)),
             "z": float(z), "p": float(math.erfc(abs(z) / math.sqrt(2))), **extra}
 

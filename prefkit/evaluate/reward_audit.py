@@ -9,6 +9,7 @@ of the time. A reward that tracks length is measured against the "prefer the lon
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -18,7 +19,7 @@ def _np(x: ArrayLike) -> np.ndarray:
     return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
 
 
-def pair_scores(chosen_rewards: ArrayLike, rejected_rewards: ArrayLike):
+def pair_scores(chosen_rewards: ArrayLike, rejected_rewards: ArrayLike) -> Any:
     """Per-pair score of a reward model on labelled pairs: 1 if r(y_w) > r(y_l), 1/2 on a tie, 0 otherwise.
 
     THE tie rule of every pairwise accuracy in prefkit (docs/design.md, Measurements): a tie is a coin flip

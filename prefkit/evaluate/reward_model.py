@@ -18,6 +18,7 @@ and, on the assistant world's pairs, how the scores compare with the gold rubric
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -27,17 +28,20 @@ from ..losses import bradley_terry_loss
 from ..worlds import assistant as world
 from .reward_audit import _np, accuracy_ceiling, pair_scores, pairwise_accuracy
 
+if TYPE_CHECKING:
+    from datasets import Dataset
+
 
 @lru_cache(maxsize=1)
 def _world_prompts() -> frozenset[str]:
     return frozenset(p.text for p in world.all_prompts())
 
 
-def _key(prompt) -> str:
+def _key(prompt: str | list) -> str:
     return " ".join(prompt_text(prompt).lower().split())  # a conversation's last user turn; case and spacing forgiven
 
 
-def is_world_data(dataset) -> bool:
+def is_world_data(dataset: Dataset) -> bool:
     """True when every prompt of ``dataset`` is one of the assistant world's, False when none is; raises on a
     mix (the gold rubric would score part of the data only)."""
     known = [_key(p) in _world_prompts() for p in dataset["prompt"]]
@@ -50,7 +54,7 @@ def is_world_data(dataset) -> bool:
                      f"(row {first}: {prompt_text(dataset['prompt'][first])!r}); evaluate the two kinds apart")
 
 
-def against_gold(dataset, chosen_rewards: ArrayLike, rejected_rewards: ArrayLike) -> dict:
+def against_gold(dataset: Dataset, chosen_rewards: ArrayLike, rejected_rewards: ArrayLike) -> dict:
     """accuracy/gold, and with an "annotator" column accuracy_ceiling and accuracy_bayes (module docstring);
     {} for data that is not the assistant world's (``is_world_data``). Unknown annotators raise."""
     if not is_world_data(dataset):
@@ -73,7 +77,7 @@ def against_gold(dataset, chosen_rewards: ArrayLike, rejected_rewards: ArrayLike
     return out
 
 
-def evaluate_reward_model(dataset, chosen_rewards: ArrayLike, rejected_rewards: ArrayLike,
+def evaluate_reward_model(dataset: Dataset, chosen_rewards: ArrayLike, rejected_rewards: ArrayLike,
                           margin: ArrayLike | float = 0.0) -> dict:
     """The held-out numbers of a reward model from its scores r(x, y_w), r(x, y_l) on the pairs of ``dataset``
     (module docstring): {"n", "accuracy", "loss", "margin", "mean_reward", "std_reward", "corr/reward_length",
@@ -88,7 +92,8 @@ def evaluate_reward_model(dataset, chosen_rewards: ArrayLike, rejected_rewards: 
     both = np.concatenate([r_w, r_l])                                                            # (2N,)
     loss = bradley_terry_loss(torch.as_tensor(r_w), torch.as_tensor(r_l), torch.as_tensor(_np(margin)))
     out = {"n": len(dataset), "accuracy": float(correct.mean()), "loss": float(loss.mean()),
-           "margin": float((r_w - r_l).mean()), "mean_reward": float(both.mean()), "std_reward": float(both.std(ddof=1))}
+           "margin": float((r_w - r_l).mean()), "mean_reward": float(both.mean()),
+           "std_reward": float(both.std(ddof=1))}
     if "slice" in dataset.column_names:
         slices = np.array(dataset["slice"])
         out["accuracy_by_slice"] = {s: float(correct[slices == s].mean()) for s in sorted(set(slices.tolist()))}
