@@ -13,13 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from prefkit.widgets import (beta_explorer, course_bandit, fit_grid, kl_budget_explorer, margin_explorer,
-                             noise_bandit, noise_explorer)
+from prefkit.widgets import beta_explorer, fit_grid, kl_budget_explorer, margin_explorer, noise_explorer
 from prefkit.widgets.explorer import png_rgb
-from prefkit.widgets.kl_budget import bon_kl_bound
 from prefkit.widgets.margins import H_RANGE
-from prefkit.widgets.noise import EPS_GRID, TEMP_GRID, kl_between
-from prefkit.worlds.bandit import fit_policy
+from prefkit.widgets.noise import EPS_GRID, TEMP_GRID
+from prefkit.worlds.bandit import bon_kl_bound, course_bandit, fit_policy, kl_between, noise_bandit
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

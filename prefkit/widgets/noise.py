@@ -30,16 +30,11 @@ import numpy as np
 
 from prefkit import plots
 from prefkit.widgets.explorer import Explorer, float_slider, headline_html, readout_html
-from prefkit.worlds.bandit import Bandit, fit_policy
+from prefkit.worlds.bandit import Bandit, fit_policy, kl_between, noise_bandit
 
 KINDS = ("dpo", "cdpo", "rdpo", "ipo")
 EPS_GRID = tuple(np.round(np.arange(0.0, 0.451, 0.05), 2))  # rdpo needs eps < 0.5
 TEMP_GRID = tuple(np.round(np.arange(0.0, 2.001, 0.25), 2))
-
-
-def noise_bandit():
-    """The default bandit of the noise explorer: one prompt, K = 6 responses (Bandit.random, seed 2)."""
-    return Bandit.random(k=6, seed=2)
 
 
 def fit_grid(bandit, beta, eps_grid=EPS_GRID, temp_grid=TEMP_GRID, n_pairs=2000, seed=0, steps=100, lr=0.3):
@@ -83,11 +78,6 @@ def _fit_grid(rewards, ref, beta, eps_grid, temp_grid, n_pairs, seed, steps, lr)
     for probs in out.values():
         probs.setflags(write=False)  # shared by every explorer through the cache
     return out
-
-
-def kl_between(p, q):
-    """KL(p || q) in nats for full-support distributions over the last axis."""
-    return np.sum(p * (np.log(p) - np.log(q)), axis=-1)
 
 
 @dataclass
@@ -204,12 +194,12 @@ def noise_explorer(bandit=None, beta=0.5, eps=0.2, temperature=1.0, n_pairs=2000
     """Slide the label-flip rate eps and the Bradley-Terry temperature T; see the accuracy ceiling and where
     DPO, cDPO, rDPO and IPO (fit_policy at this beta) land relative to pi*(beta).
 
-    bandit: a 1-D Bandit (default noise_bandit(), K = 6). Building the explorer fits the whole slider grid once
-    (a few seconds, cached; see fit_grid). Returns the widget (a NoiseExplorer, an ipywidgets.VBox); .state is
+    bandit: a 1-D Bandit (default prefkit.worlds.bandit.noise_bandit(), K = 6). Building the explorer fits the
+    whole slider grid once (a few seconds, cached; see fit_grid). Returns the widget (a NoiseExplorer, an ipywidgets.VBox); .state is
     a NoiseState with the ceiling, the learned policies and their KL to pi* and gold reward.
     """
     return NoiseExplorer(bandit if bandit is not None else noise_bandit(), beta, eps, temperature, n_pairs, seed)
 
 
-__all__ = ["noise_explorer", "NoiseExplorer", "NoiseState", "fit_grid", "noise_bandit", "KINDS", "EPS_GRID",
+__all__ = ["noise_explorer", "NoiseExplorer", "NoiseState", "fit_grid", "KINDS", "EPS_GRID",
            "TEMP_GRID"]

@@ -204,6 +204,65 @@ class Bandit:
         return float(num / den)
 
 
+def kl_between(p: ArrayLike, q: ArrayLike) -> np.ndarray | float:
+    """KL(p || q) = sum_y p(y) (log p(y) - log q(y)) in nats, over the last axis (arrays [K] or [X, K]).
+
+    p and q need full support (as every softmax policy of the bandit has). Bandit.kl is the special case
+    q = pi_ref averaged over prompts; this one compares any two policies, e.g. a fitted policy with pi*(beta)
+    (chapter 04, where DPO and RL land on pi*; chapter 05, where noisy labels move DPO off it)."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    return np.sum(p * (np.log(p) - np.log(q)), axis=-1)
+
+
+def bon_kl_bound(n: int) -> float:
+    """log n - (n - 1) / n: KL(best-of-n || pi_ref) in nats when rewards have no ties and no response has a
+    sizeable reference probability (the continuum limit), and an upper bound otherwise (Beirami et al. 2024).
+
+    With u = F(r(y)) uniform under pi_ref, best-of-n has density n u^(n-1), so its KL is
+    int_0^1 log(n u^(n-1)) n u^(n-1) du = log n - (n - 1) / n. Chapter 03 and lab 3 (exercise 3.1) derive it;
+    Bandit.best_of_n gives the exact distribution whose KL stays below it."""
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    return float(np.log(n) - (n - 1) / n)
+
+
+def frontier_policy_for_budget(bandit: Bandit, budget: float, lo: float = 1e-4, hi: float = 1e4,
+                               iters: int = 60) -> tuple[float, np.ndarray]:
+    """(beta, pi*(beta)) with KL(pi*(beta) || pi_ref) = budget: the best expected reward any policy reaches
+    within a KL budget, since the frontier pi*(beta) maximizes E[r] at its own KL (chapter 03; lab 3, 3.3).
+
+    KL(pi*(beta) || pi_ref) falls monotonically as beta grows, so bisection on log beta in [lo, hi] finds it;
+    the returned beta is the end of the last bracket that stays within the budget. A budget at or above the
+    greedy policy's KL (pi*(lo)) returns (0.0, greedy); a budget <= 0 returns (inf, pi_ref)."""
+    greedy = bandit.optimal_policy(lo)
+    if budget >= bandit.kl(greedy):
+        return 0.0, greedy
+    if budget <= 0:
+        return float("inf"), bandit.ref_probs
+    a, b = np.log(lo), np.log(hi)  # KL(a) > budget > KL(b)
+    for _ in range(iters):
+        mid = 0.5 * (a + b)
+        if bandit.kl(bandit.optimal_policy(np.exp(mid))) > budget:
+            a = mid
+        else:
+            b = mid
+    beta = float(np.exp(b))  # the side that stays within the budget
+    return beta, bandit.optimal_policy(beta)
+
+
+def course_bandit() -> Bandit:
+    """The course's bandit (chapters 03 and 04, the beta and KL-budget explorers): one prompt, K = 8
+    responses, Bandit.random(k=8, seed=2). Its gold rewards spread from -2.4 to 1.8 and pi_ref puts most mass
+    on middling responses, so pi* has room to move."""
+    return Bandit.random(k=8, seed=2)
+
+
+def noise_bandit() -> Bandit:
+    """The bandit of chapter 05, lab 5 and the noise explorer: one prompt, K = 6 responses,
+    Bandit.random(k=6, seed=2)."""
+    return Bandit.random(k=6, seed=2)
+
+
 def _pair_tensors(bandit: Bandit, pairs: Pairs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(chosen, rejected, prompt) index tensors from the tuple ``Bandit.sample_pairs`` returns, checked."""
     import torch
@@ -322,4 +381,35 @@ def fit_policy(bandit: Bandit, pairs: Pairs, beta: float, kind: str = "dpo", eps
     return bandit._out(probs)
 
 
-__all__ = ["Bandit", "fit_policy", "fit_reward"]
+def fit_rl(bandit: Bandit, beta: float, steps: int = 1500, lr: float = 0.1) -> np.ndarray:
+    """KL-penalized RL with exact expectations: gradient ascent on E_pi[r] - beta KL(pi || pi_ref); return probs.
+
+    pi_theta = softmax(theta) per prompt from theta = log pi_ref; each step maximizes
+    E_x sum_y pi_theta(y|x) (r(x, y) - beta (log pi_theta(y|x) - log pi_ref(y|x))) with Adam(lr), float64.
+    RL knows r, so no sampling and no labels: it converges to pi*(beta) = pi_ref exp(r / beta) / Z, the point
+    DPO reaches from labelled pairs alone (chapter 04, "DPO lands where RL lands").
+    """
+    import torch
+
+    Bandit._check_beta(beta)
+    log_ref, r = torch.as_tensor(bandit._log_ref), torch.as_tensor(bandit._r)  # (X, K) float64
+    theta = log_ref.clone().requires_grad_(True)  # (X, K) policy starts at pi_ref
+    opt = torch.optim.Adam([theta], lr=lr)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: see fit_policy
+    try:
+        for _ in range(steps):
+            logp = torch.log_softmax(theta, -1)  # (X, K)
+            objective = (logp.exp() * (r - beta * (logp - log_ref))).sum(-1).mean()
+            opt.zero_grad()
+            (-objective).backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    with torch.no_grad():
+        probs = torch.softmax(theta, -1).numpy()  # (X, K)
+    return bandit._out(probs)
+
+
+__all__ = ["Bandit", "fit_policy", "fit_reward", "fit_rl", "kl_between", "bon_kl_bound",
+           "frontier_policy_for_budget", "course_bandit", "noise_bandit"]
