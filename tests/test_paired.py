@@ -25,7 +25,8 @@ def test_gold_gain_is_the_paired_mean_difference_with_its_standard_error():
     assert c["gold"]["all"]["gain"] == pytest.approx(d.mean())
     assert c["gold"]["all"]["se"] == pytest.approx(d.std(ddof=1) / math.sqrt(8))
     lo, hi = c["gold"]["all"]["ci95"]
-    assert (lo + hi) / 2 == pytest.approx(d.mean()) and hi - lo == pytest.approx(2 * 1.959964 * d.std(ddof=1) / math.sqrt(8))
+    assert (lo + hi) / 2 == pytest.approx(d.mean())
+    assert hi - lo == pytest.approx(2 * 1.959964 * d.std(ddof=1) / math.sqrt(8))
     assert c["gold"]["benign"]["gain"] == pytest.approx(0.25) and c["gold"]["harmful"]["gain"] == pytest.approx(1.5)
     assert c["gold"]["borderline"]["n"] == 2
 
@@ -52,7 +53,7 @@ def test_failure_cases_lowest_per_slice_and_largest_losses():
     losses = failure_cases(POL, REF, n=2, by_slice=False)
     assert [r["index"] for r in losses] == [3, 1]  # -1, then the first of the ties at 0 (samples' order)
     assert losses[0]["change"] == pytest.approx(-1.0) and losses[0]["reference"] is REF[3]
-    text = format_failure_cases(losses, names=("pi_ref", "DPO"))
+    text = format_failure_cases(losses, name="DPO")
     assert text.splitlines()[:3] == ["x: x1   [benign]", "  pi_ref [help      r* = +0.50] y3",
                                      "  DPO    [help      r* = -0.50] y3"]
 

@@ -82,7 +82,8 @@ def format_comparison(comparison: dict, name: str = "policy") -> str:
     lines.append(f"{'rate':<22}{'n':>5}{'pi_ref':>9}{name:>9}{'change':>9}{'interval':>20}")
     for cell, r in comparison["rates"].items():
         interval = f"[{r['change'] - Z95 * r['se']:+.2f}, {r['change'] + Z95 * r['se']:+.2f}]"
-        lines.append(f"{cell:<22}{r['n']:>5}{r['reference']:>9.2f}{r['policy']:>9.2f}{r['change']:>+9.2f}{interval:>20}")
+        lines.append(f"{cell:<22}{r['n']:>5}{r['reference']:>9.2f}{r['policy']:>9.2f}{r['change']:>+9.2f}"
+                     f"{interval:>20}")
     lines.append(f"win rate {comparison['win_rate']:.3f} (ties count 1/2)")
     return "\n".join(lines)
 
@@ -115,17 +116,18 @@ def _line(sample: dict, who: str, width: int, fields: Sequence[str]) -> str:
     return f"  {who:<{width}} [{shown}] {sample['response']}"
 
 
-def format_failure_cases(rows: Sequence[dict], names: tuple[str, str] = ("pi_ref", "policy"),
+def format_failure_cases(rows: Sequence[dict], name: str = "policy", ref_name: str = "pi_ref",
                          fields: Sequence[str] = ("kind", "gold")) -> str:
     """Text of ``failure_cases``: the prompt and its slice, then the reference's answer (when paired) and the
     policy's, each with ``fields`` of the sample (floats signed, 2 decimals; "gold" prints as r*)."""
-    width = max(len(n) for n in names)
+    paired = any(row["reference"] is not None for row in rows)
+    width = max(len(name), len(ref_name) if paired else 0)
     lines = []
     for row in rows:
         lines.append(f"x: {row['prompt']}   [{row['slice']}]")
         if row["reference"] is not None:
-            lines.append(_line(row["reference"], names[0], width, fields))
-        lines.append(_line(row["sample"], names[1], width, fields))
+            lines.append(_line(row["reference"], ref_name, width, fields))
+        lines.append(_line(row["sample"], name, width, fields))
     return "\n".join(lines)
 
 
