@@ -21,7 +21,7 @@ from prefkit.widgets.beta import BetaExplorer, BetaState, beta_explorer
 from prefkit.widgets.explorer import Explorer
 from prefkit.widgets.kl_budget import KLBudgetExplorer, KLBudgetState, kl_budget_explorer
 from prefkit.widgets.margins import MarginExplorer, MarginState, margin_explorer
-from prefkit.widgets.noise import NoiseExplorer, NoiseState, fit_grid, noise_explorer
+from prefkit.widgets.noise import NoiseExplorer, NoiseState, noise_explorer
 
 __all__ = [
     "beta_explorer",
@@ -37,5 +37,4 @@ __all__ = [
     "MarginState",
     "NoiseState",
     "KLBudgetState",
-    "fit_grid",
 ]

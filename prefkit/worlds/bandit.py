@@ -10,7 +10,8 @@ index. numpy (float64) throughout; torch is imported only by fit_policy and fit_
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -411,5 +412,58 @@ def fit_rl(bandit: Bandit, beta: float, steps: int = 1500, lr: float = 0.1) -> n
     return bandit._out(probs)
 
 
-__all__ = ["Bandit", "fit_policy", "fit_reward", "fit_rl", "kl_between", "bon_kl_bound",
-           "frontier_policy_for_budget", "course_bandit", "noise_bandit"]
+GRID_KINDS = ("dpo", "cdpo", "rdpo", "ipo")
+"""The loss kinds fit_policy_grid fits."""
+
+
+def fit_policy_grid(bandit: Bandit, beta: float, eps_grid: Sequence[float], temp_grid: Sequence[float],
+                    n_pairs: int = 2000, seed: int = 0, steps: int = 100, lr: float = 0.3) -> dict[str, np.ndarray]:
+    """{kind: probs (E, T, K)}: fit_policy on n_pairs labels from sample_pairs(flip_rate=eps, temperature=T) for
+    every (eps, T) cell and kind in GRID_KINDS (cdpo and rdpo told the true flip rate eps). Chapter 05 and the
+    noise explorer read it: flips flatten what DPO learns, rDPO undoes a known flip rate, T rescales beta.
+
+    All cells in one stacked bandit whose rows are independent copies of this one (a tabular policy's rows do
+    not interact), so dpo and ipo take one fit_policy call for the grid and cdpo, rdpo one per eps. Every cell
+    uses the same seed (common random numbers), so the policies change smoothly across the grid. Cached: the
+    same arguments return the same read-only arrays without refitting."""
+    if not bandit.is_1d:
+        raise ValueError("fit_policy_grid takes a 1-D bandit (one prompt)")
+    return _fit_policy_grid(tuple(bandit.rewards), tuple(bandit.ref_probs), float(beta), tuple(eps_grid),
+                            tuple(temp_grid), int(n_pairs), int(seed), int(steps), float(lr))
+
+
+@functools.lru_cache(maxsize=8)
+def _fit_policy_grid(rewards: tuple, ref: tuple, beta: float, eps_grid: tuple, temp_grid: tuple, n_pairs: int,
+                     seed: int, steps: int, lr: float) -> dict[str, np.ndarray]:
+    bandit = Bandit(rewards, ref)
+    n_e, n_t, k = len(eps_grid), len(temp_grid), len(rewards)
+    chosen, rejected, cell = [], [], []
+    for g, (eps, temp) in enumerate((e, t) for e in eps_grid for t in temp_grid):  # g = i * n_t + j
+        c, r = bandit.sample_pairs(n_pairs, seed, flip_rate=eps, temperature=temp)
+        chosen.append(c)
+        rejected.append(r)
+        cell.append(np.full(n_pairs, g))
+    chosen, rejected, cell = np.concatenate(chosen), np.concatenate(rejected), np.concatenate(cell)
+
+    def stack(rows: int) -> Bandit:
+        return Bandit(np.tile(rewards, (rows, 1)), np.tile(ref, (rows, 1)))  # (rows, K) independent copies
+
+    opt = {"steps": steps, "lr": lr}
+    out = {}
+    for kind in ("dpo", "ipo"):
+        out[kind] = fit_policy(stack(n_e * n_t), (chosen, rejected, cell), beta, kind, **opt).reshape(n_e, n_t, k)
+    for kind in ("cdpo", "rdpo"):
+        rows = []
+        for i, eps in enumerate(eps_grid):
+            sel = (cell >= i * n_t) & (cell < (i + 1) * n_t)  # the T row of this eps
+            pairs = (chosen[sel], rejected[sel], cell[sel] - i * n_t)
+            rows.append(fit_policy(stack(n_t), pairs, beta, kind, eps=float(eps), **opt))
+        out[kind] = np.stack(rows)  # (E, T, K)
+    out = {kind: out[kind] for kind in GRID_KINDS}
+    for probs in out.values():
+        probs.setflags(write=False)  # shared by every caller through the cache
+    return out
+
+
+__all__ = ["Bandit", "fit_policy", "fit_reward", "fit_rl", "fit_policy_grid", "GRID_KINDS", "kl_between",
+           "bon_kl_bound", "frontier_policy_for_budget", "course_bandit", "noise_bandit"]
