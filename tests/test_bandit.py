@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from prefkit.evaluate.reward_audit import noise_ceiling
-from prefkit.worlds.bandit import Bandit, fit_policy
+from prefkit.worlds.bandit import (Bandit, bon_kl_bound, course_bandit, fit_policy, fit_rl, frontier_policy_for_budget,
+                                   kl_between, noise_bandit)
 
 
 def tv(p, q):
@@ -86,6 +87,58 @@ def test_best_of_n_kl_bound(tied, n):
     # The bound is tight when every response is rare: uniform pi_ref over 5000 distinct rewards.
     many = Bandit(np.arange(5000.0), np.full(5000, 1 / 5000))
     assert many.kl(many.best_of_n(n)) == pytest.approx(bound, abs=1e-4)  # measured gap <= 1.7e-5
+
+
+def test_bon_kl_bound_is_the_integral_it_states():
+    # int_0^1 log(n u^(n-1)) n u^(n-1) du by the midpoint rule (1e6 points), against the closed form
+    u = (np.arange(1_000_000) + 0.5) / 1_000_000
+    for n in (1, 2, 4, 16, 100):
+        log_density = math.log(n) + (n - 1) * np.log(u)  # in log space: u^99 underflows near u = 0
+        assert bon_kl_bound(n) == pytest.approx(np.mean(log_density * np.exp(log_density)), abs=1e-6)
+    assert bon_kl_bound(1) == 0.0 and isinstance(bon_kl_bound(3), float)
+    for bad in (0, 2.5, -1):
+        with pytest.raises(ValueError, match="positive integer"):
+            bon_kl_bound(bad)
+
+
+def test_kl_between_is_the_sum_over_responses_and_bandit_kl_is_its_case_q_ref():
+    b = Bandit.random(k=6, x=3, seed=3)
+    p, q = b.optimal_policy(0.5), b.optimal_policy(2.0)
+    direct = np.array([sum(p[x, y] * math.log(p[x, y] / q[x, y]) for y in range(6)) for x in range(3)])
+    np.testing.assert_allclose(kl_between(p, q), direct, rtol=1e-12)
+    assert float(kl_between(p, b.ref_probs).mean()) == pytest.approx(b.kl(p), rel=1e-12)
+    assert kl_between(p, p) == pytest.approx(np.zeros(3), abs=1e-15) and np.all(kl_between(q, p) > 0)
+
+
+def test_frontier_policy_for_budget_spends_the_budget_and_nothing_beats_it():
+    b = course_bandit()
+    greedy_kl = b.kl(b.optimal_policy(1e-4))
+    rng = np.random.default_rng(0)
+    others = rng.dirichlet(np.full(8, 0.5), size=20_000)  # (20000, 8) random policies
+    kl_others = np.array([b.kl(p) for p in others])
+    r_others = others @ b.rewards
+    for budget in (0.1, 0.5, 1.0):
+        beta, policy = frontier_policy_for_budget(b, budget)
+        np.testing.assert_allclose(policy, b.optimal_policy(beta), rtol=1e-12)
+        assert budget - 1e-9 < b.kl(policy) <= budget  # the side of the bracket within the budget
+        assert r_others[kl_others <= budget].max() <= b.expected_reward(policy)
+    assert frontier_policy_for_budget(b, greedy_kl + 1)[0] == 0.0
+    beta, policy = frontier_policy_for_budget(b, 0.0)
+    assert beta == float("inf") and np.array_equal(policy, b.ref_probs)
+
+
+@pytest.mark.parametrize("bandit", [course_bandit(), Bandit.random(k=5, x=3, seed=8)], ids=["1-D", "3 prompts"])
+def test_exact_rl_lands_on_the_closed_form_optimum(bandit):
+    for beta in (0.25, 1.0, 4.0):
+        assert float(np.max(kl_between(fit_rl(bandit, beta), bandit.optimal_policy(beta)))) < 1e-3  # measured <= 2.3e-4
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        fit_rl(bandit, 0.0)
+
+
+def test_the_course_bandits_are_the_seeded_ones():
+    for b, k in ((course_bandit(), 8), (noise_bandit(), 6)):
+        assert b.is_1d and b.n_responses == k
+        np.testing.assert_array_equal(b.rewards, Bandit.random(k=k, seed=2).rewards)
 
 
 def test_best_of_n_matches_monte_carlo(tied):

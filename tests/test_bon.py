@@ -15,7 +15,8 @@ import pytest
 
 from prefkit.models import load_policy
 from prefkit.train.bon import BestOfNConfig, best_of_n, best_of_n_curve, format_curve, sample_candidates
-from prefkit.train.bon_estimators import best_of_n_weights, bon_log_ratio, curve_for_prompt, kl_bound, mean_ci
+from prefkit.train.bon_estimators import best_of_n_weights, bon_log_ratio, curve_for_prompt, mean_ci
+from prefkit.worlds.bandit import bon_kl_bound
 from prefkit.train.reward import RewardConfig, train_reward
 from prefkit.train.rewards import gold_reward_fn, reward_fn
 from prefkit.worlds import assistant as world
@@ -52,10 +53,10 @@ def pool(policy, length_proxy):
 
 # --------------------------------------------------------------------------------------------- estimators
 def test_kl_bound():
-    assert kl_bound(1) == 0.0 and kl_bound(2) == pytest.approx(math.log(2) - 0.5)
-    assert all(kl_bound(a) < kl_bound(b) for a, b in zip(NS, NS[1:]))
+    assert bon_kl_bound(1) == 0.0 and bon_kl_bound(2) == pytest.approx(math.log(2) - 0.5)
+    assert all(bon_kl_bound(a) < bon_kl_bound(b) for a, b in zip(NS, NS[1:]))
     with pytest.raises(ValueError, match="positive integer"):
-        kl_bound(0)
+        bon_kl_bound(0)
 
 
 def test_best_of_n_weights_equal_brute_force_over_subsets():
@@ -78,11 +79,11 @@ def test_kl_estimate_matches_the_exact_kl_with_ties_and_the_bound_without():
         est = [curve_for_prompt(rewards[y], {}, [n], rng, splits=2)[n]["kl"]
                for y in (rng.choice(12, size=128, p=ref) for _ in range(150))]
         mean, (lo, hi) = mean_ci(est)
-        assert exact < kl_bound(n) - 0.02  # ties lower the KL below the bound ...
+        assert exact < bon_kl_bound(n) - 0.02  # ties lower the KL below the bound ...
         assert mean == pytest.approx(exact, abs=max(0.05 * exact, 2 * (hi - lo)))  # ... and we measure it
     for n in (4, 16):  # continuous rewards: the bound is the exact KL
         est = [curve_for_prompt(r, {}, [n], rng, splits=2)[n]["kl"] for r in rng.normal(size=(150, 128))]
-        assert np.mean(est) == pytest.approx(kl_bound(n), rel=0.05)
+        assert np.mean(est) == pytest.approx(bon_kl_bound(n), rel=0.05)
 
 
 def test_log_ratio_of_a_kept_reward_above_every_fresh_one_is_log_n():
@@ -106,7 +107,7 @@ def test_best_of_n_keeps_the_best_and_writes_its_run_directory(policy, tmp_path)
     # measured on 23 prompts: gold 0.65 for best-of-4 vs -0.41 for pi_ref's own samples; KL 0.61 (bound 0.64)
     assert report["summary"]["gold_reward"] > report["reference"]["gold_reward"] + 0.5
     lo, hi = report["kl/rank_ci95"]
-    assert 0 < report["kl/rank"] and lo <= report["kl_bound"] == pytest.approx(kl_bound(4))
+    assert 0 < report["kl/rank"] and lo <= report["kl_bound"] == pytest.approx(bon_kl_bound(4))
     run = json.loads((tmp_path / report["run_dir"] / "run.json").read_text())
     assert run["kind"] == "BestOfNConfig" and run["reward"] == "gold" and run["decoder"]["temperature"] == 1.0
     saved = json.loads((tmp_path / report["run_dir"] / "eval.json").read_text())

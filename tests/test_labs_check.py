@@ -372,7 +372,7 @@ def test_a_function_that_calls_prefkits_own_implementation_fails_and_is_told_so(
     from prefkit.evaluate.reward_audit import pairwise_accuracy
     from prefkit.labs import trl_bridge
     from prefkit.losses import implicit_reward, preference_loss
-    from prefkit.train.bon_estimators import kl_bound
+    from prefkit.worlds.bandit import bon_kl_bound
 
     def dpo_via_prefkit(pc, pr, rc, rr, beta):  # right values: without the check it would pass
         return preference_loss(pc - rc, pr - rr, beta, "dpo")
@@ -390,7 +390,7 @@ def test_a_function_that_calls_prefkits_own_implementation_fails_and_is_told_so(
          "prefkit.losses.preference_loss"),
         (check.lab2.pairwise_accuracy, pairwise_accuracy, "prefkit.evaluate.reward_audit.pairwise_accuracy"),
         (check.lab2.bt_train_step, _bt_step_via_prefkit, "prefkit.train.reward.reward_loss"),
-        (check.lab3.bon_kl_bound, kl_bound, "prefkit.train.bon_estimators.kl_bound"),
+        (check.lab3.bon_kl_bound, bon_kl_bound, "prefkit.worlds.bandit.bon_kl_bound"),
         (check.lab6.trl_rows, trl_bridge.trl_rows, "prefkit.labs.trl_bridge.trl_rows"),
         (check.lab6.parity_config, lambda steps, batch_size, lr, beta: trl_bridge.trl_config(
             steps=steps, batch_size=batch_size, lr=lr, beta=beta), "prefkit.labs.trl_bridge.trl_config"),

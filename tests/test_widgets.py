@@ -14,13 +14,11 @@ import pytest
 from PIL import Image
 
 from prefkit.evaluate.reward_audit import noise_ceiling
-from prefkit.widgets import (beta_explorer, course_bandit, fit_grid, kl_budget_explorer, margin_explorer,
-                             noise_bandit, noise_explorer)
+from prefkit.widgets import beta_explorer, kl_budget_explorer, margin_explorer, noise_explorer
 from prefkit.widgets.explorer import png_rgb
-from prefkit.widgets.kl_budget import bon_kl_bound
 from prefkit.widgets.margins import H_RANGE
-from prefkit.widgets.noise import EPS_GRID, TEMP_GRID, kl_between
-from prefkit.worlds.bandit import fit_policy
+from prefkit.widgets.noise import EPS_GRID, TEMP_GRID
+from prefkit.worlds.bandit import bon_kl_bound, course_bandit, fit_policy, fit_policy_grid, kl_between, noise_bandit
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -187,7 +185,7 @@ def test_noise_grid_is_what_fit_policy_learns_from_those_labels(noise):
     for kind in ("dpo", "cdpo", "rdpo", "ipo"):
         direct = fit_policy(b, pairs, beta, kind, eps=0.3 if kind in ("cdpo", "rdpo") else 0.0)  # 500 steps
         np.testing.assert_allclose(noise.grid[kind][i, j], direct, atol=3e-3, err_msg=kind)
-    assert fit_grid(b, beta) is noise.grid  # cached: a second explorer does not refit
+    assert fit_policy_grid(b, beta, EPS_GRID, TEMP_GRID) is noise.grid  # cached: a second explorer does not refit
     s = move(noise, "eps", 0.3)
     np.testing.assert_allclose(kl_between(s.policies["dpo"], s.target), s.kl_to_target["dpo"])
 

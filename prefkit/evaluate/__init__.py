@@ -9,12 +9,14 @@ refusal       a refusal detector for natural English answers (refusal-v3)
 general       the general setting: refusal by slice, length, KL, implicit-reward accuracy on any chat model
 setting       which setting (assistant world or general) an evaluation uses
 templates     template overfit: a policy evaluated under every chat template, by slice
+paired        a policy against pi_ref's samples on the same prompts: paired gains, failure cases to read
 rates         rates by slice with Wilson intervals, error bars, difference in differences
 compare       two-sample tests: rates, means (Welch), paired changes, exact McNemar; difference, SE, 95% CI, z, p
 precision     numbers printed at the precision their claim needs (no round-off digits in stored outputs)
 """
 from .compare import mcnemar_exact, mean_difference, paired_difference, rate_difference
 from .general import evaluate_general, format_general
+from .paired import compare_to_reference, failure_cases, format_comparison, format_failure_cases
 from .policy import (
     evaluate_policy,
     evaluate_run,
@@ -36,6 +38,7 @@ __all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference
            "win_rate", "evaluate_general", "format_general", "REFUSAL_DETECTOR", "is_refusal", "refusal_match",
            "EVAL_SETTINGS", "evaluate_for_setting", "resolve_eval_setting",
            "format_error", "template_overfit", "template_table", "format_template_table",
+           "compare_to_reference", "format_comparison", "failure_cases", "format_failure_cases",
            "Z95", "diff_in_diff", "rate_errorbars", "slice_mean", "slice_rate", "wilson_interval",
            "rate_difference", "mean_difference", "paired_difference", "mcnemar_exact",
            "pair_scores", "pairwise_accuracy", "accuracy_ceiling", "noise_ceiling", "calibration",

@@ -26,7 +26,8 @@ from ..evaluate import summarize
 from ..models import DecoderConfig, decode_samples, sample_ids
 from ..models.chat_template import template_record
 from ..worlds import assistant as world
-from .bon_estimators import bon_log_ratio, curve_for_prompt, kl_bound, mean_ci
+from ..worlds.bandit import bon_kl_bound
+from .bon_estimators import bon_log_ratio, curve_for_prompt, mean_ci
 from .pairs import prompt_set
 from .rewards import RewardFn
 from .validate import NAME, OPTIONAL_NAME, OPTIONAL_PATH, PATH, ConfigError, Int, OneOf, PromptSet, Real, validate
@@ -154,7 +155,7 @@ def best_of_n(config: BestOfNConfig, policy, tokenizer, reward_fn: RewardFn, pro
     report = {"n": n, "samples_per_prompt": s, "prompts": len(texts), "summary": summarize(records),
               "proxy": float(np.mean([r["proxy"] for r in records])),
               "reference": {**summarize(ref_rows), "proxy": float(cand["proxy"].mean())},
-              "kl_bound": kl_bound(n), "decoder": config.decoder.as_dict(), "template": config.template,
+              "kl_bound": bon_kl_bound(n), "decoder": config.decoder.as_dict(), "template": config.template,
               "seed": config.seed, "sampling": {**sampling, "kept_cut": kept_cut}}
     if sampling["cut"]:
         warnings.warn(f"{sampling['cut']} of {sampling['candidates']} candidates cut at max_new_tokens="
@@ -231,7 +232,7 @@ def best_of_n_curve(policy, tokenizer, reward_fn: RewardFn, ns: Sequence[int] = 
                "length": float(vals["length"].mean()),
                "refusal_rate/benign": float(vals["refusal"][benign].mean()) if benign.any() else float("nan"),
                **{f"gold/{s}": float(vals["gold"][np.array(slices) == s].mean()) for s in sorted(set(slices))},
-               "kl_bound": kl_bound(n), "kl": None, "kl_ci95": None, "gold_by_prompt": vals["gold"].tolist()}
+               "kl_bound": bon_kl_bound(n), "kl": None, "kl_ci95": None, "gold_by_prompt": vals["gold"].tolist()}
         if "kl" in per_prompt[0][n]:
             row["kl"], row["kl_ci95"] = mean_ci([pp[n]["kl"] for pp in per_prompt])
         rows.append(row)
@@ -247,4 +248,4 @@ def format_curve(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BestOfNConfig", "best_of_n", "best_of_n_curve", "sample_candidates", "format_curve", "kl_bound"]
+__all__ = ["BestOfNConfig", "best_of_n", "best_of_n_curve", "sample_candidates", "format_curve"]

@@ -1,4 +1,5 @@
-"""Estimators for best-of-n from samples of pi_ref: the KL bound, the KL itself, and expected values over n.
+"""Estimators for best-of-n from samples of pi_ref: the KL itself and expected values over n (the KL bound is
+prefkit.worlds.bandit.bon_kl_bound).
 
 Best-of-n draws n responses y_1..y_n ~ pi_ref(.|x) and keeps the one with the highest reward r (ties broken
 uniformly). With F(v) = P_ref(r < v) and q(v) = P_ref(r = v), a response y with reward v = r(y) is kept with
@@ -19,13 +20,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-
-def kl_bound(n: int) -> float:
-    """log n - (n - 1)/n: the KL of best-of-n to pi_ref in the continuum limit of answers; an upper bound otherwise."""
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
-    return math.log(n) - (n - 1) / n
 
 
 def bon_log_ratio(selected: np.ndarray, fresh: np.ndarray, n: int) -> np.ndarray:
@@ -117,4 +111,4 @@ def curve_for_prompt(proxy: np.ndarray, values: dict[str, np.ndarray], ns, rng: 
     return out
 
 
-__all__ = ["kl_bound", "bon_log_ratio", "best_of_n_weights", "rank_order", "mean_ci", "curve_for_prompt"]
+__all__ = ["bon_log_ratio", "best_of_n_weights", "rank_order", "mean_ci", "curve_for_prompt"]

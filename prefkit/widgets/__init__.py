@@ -17,11 +17,11 @@ widget carries the numbers behind the figure:
 
 Figures are PNG images of one persistent matplotlib figure (no ipympl needed); see explorer.py.
 """
-from prefkit.widgets.beta import BetaExplorer, BetaState, beta_explorer, course_bandit
+from prefkit.widgets.beta import BetaExplorer, BetaState, beta_explorer
 from prefkit.widgets.explorer import Explorer
 from prefkit.widgets.kl_budget import KLBudgetExplorer, KLBudgetState, kl_budget_explorer
 from prefkit.widgets.margins import MarginExplorer, MarginState, margin_explorer
-from prefkit.widgets.noise import NoiseExplorer, NoiseState, fit_grid, noise_bandit, noise_explorer
+from prefkit.widgets.noise import NoiseExplorer, NoiseState, noise_explorer
 
 __all__ = [
     "beta_explorer",
@@ -37,7 +37,4 @@ __all__ = [
     "MarginState",
     "NoiseState",
     "KLBudgetState",
-    "course_bandit",
-    "noise_bandit",
-    "fit_grid",
 ]

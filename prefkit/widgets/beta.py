@@ -13,13 +13,7 @@ import numpy as np
 
 from prefkit import plots
 from prefkit.widgets.explorer import Explorer, headline_html, log_slider, readout_html
-from prefkit.worlds.bandit import Bandit
-
-
-def course_bandit():
-    """The bandit the widgets share by default: one prompt, K = 8 responses, seed 2. Its gold rewards spread
-    from -2.4 to 1.8 and pi_ref puts most mass on middling responses, so pi* has room to move."""
-    return Bandit.random(k=8, seed=2)
+from prefkit.worlds.bandit import course_bandit
 
 
 @dataclass
@@ -106,11 +100,11 @@ class BetaExplorer(Explorer):
 def beta_explorer(bandit=None, beta=1.0, beta_range=(0.03, 30.0)):
     """Slide beta (log scale) and watch pi*(beta) = pi_ref exp(r / beta) / Z move away from pi_ref.
 
-    bandit: a 1-D prefkit.worlds.bandit.Bandit (default: course_bandit(), K = 8). Returns the widget
-    (a BetaExplorer, an ipywidgets.VBox); its .state is a BetaState with beta, pi*, KL (nats) and rewards.
-    Larger beta = closer to pi_ref = smaller KL.
+    bandit: a 1-D prefkit.worlds.bandit.Bandit (default: prefkit.worlds.bandit.course_bandit(), K = 8). Returns
+    the widget (a BetaExplorer, an ipywidgets.VBox); its .state is a BetaState with beta, pi*, KL (nats) and
+    rewards. Larger beta = closer to pi_ref = smaller KL.
     """
     return BetaExplorer(bandit if bandit is not None else course_bandit(), beta, beta_range)
 
 
-__all__ = ["beta_explorer", "BetaExplorer", "BetaState", "course_bandit"]
+__all__ = ["beta_explorer", "BetaExplorer", "BetaState"]

@@ -11,32 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from prefkit import plots
-from prefkit.widgets.beta import course_bandit
 from prefkit.widgets.explorer import Explorer, float_slider, headline_html, int_slider, readout_html
-
-
-def bon_kl_bound(n):
-    """Upper bound on KL(best-of-n || pi_ref) in nats: log n - (n - 1) / n."""
-    return float(np.log(n) - (n - 1) / n)
-
-
-def frontier_policy_for_budget(bandit, budget, lo=1e-4, hi=1e4, iters=60):
-    """(beta, policy) of the frontier policy pi_beta with KL(pi_beta || pi_ref) = budget, found by bisection on
-    log beta (KL falls as beta grows). A budget at or above the greedy policy's KL returns (0.0, greedy)."""
-    greedy = bandit.optimal_policy(lo)
-    if budget >= bandit.kl(greedy):
-        return 0.0, greedy
-    if budget <= 0:
-        return float("inf"), bandit.ref_probs
-    a, b = np.log(lo), np.log(hi)  # KL(a) > budget > KL(b)
-    for _ in range(iters):
-        mid = 0.5 * (a + b)
-        if bandit.kl(bandit.optimal_policy(np.exp(mid))) > budget:
-            a = mid
-        else:
-            b = mid
-    beta = float(np.exp(b))  # the side that stays within the budget
-    return beta, bandit.optimal_policy(beta)
+from prefkit.worlds.bandit import bon_kl_bound, course_bandit, frontier_policy_for_budget
 
 
 @dataclass
@@ -154,10 +130,11 @@ def kl_budget_explorer(bandit=None, budget=0.5, n=4, n_max=64):
     """Slide a KL budget (nats) and n: the best reward any policy reaches within the budget (on the frontier
     pi_beta) next to best-of-n and its KL bound log n - (n - 1) / n.
 
-    bandit: a 1-D Bandit (default course_bandit(), K = 8). Returns the widget (a KLBudgetExplorer, an
-    ipywidgets.VBox); .state is a KLBudgetState.
+    bandit: a 1-D Bandit (default prefkit.worlds.bandit.course_bandit(), K = 8). Returns the widget (a
+    KLBudgetExplorer, an ipywidgets.VBox); .state is a KLBudgetState. The maths is in prefkit.worlds.bandit
+    (frontier_policy_for_budget, bon_kl_bound, Bandit.best_of_n); this module only draws it.
     """
     return KLBudgetExplorer(bandit if bandit is not None else course_bandit(), budget, n, n_max)
 
 
-__all__ = ["kl_budget_explorer", "KLBudgetExplorer", "KLBudgetState", "bon_kl_bound", "frontier_policy_for_budget"]
+__all__ = ["kl_budget_explorer", "KLBudgetExplorer", "KLBudgetState"]

@@ -14,16 +14,15 @@ stops wherever its step budget ends. IPO's beta plays its tau, and its optimum i
 elsewhere by design (near pi_ref at beta = 0.5), so read it by its gold reward.
 
 Speed: fit_policy takes ~0.1-0.3 s per fit, far too slow to call on every slider move. So the explorer fits
-every slider position once, when it is built, with fit_grid: the slider grid has 10 eps x 9 T cells, and for
-each loss kind fit_policy runs on a stacked bandit whose rows are independent copies of the bandit, one per
-cell (the policy is tabular, so rows do not interact). dpo and ipo take one call for the whole grid, cdpo and
-rdpo one call per eps (eps is also their loss parameter): 22 calls of 100 full-batch Adam steps at lr 0.3, on
-2000 pairs per cell. Against fit_policy's defaults (500 steps at lr 0.1, one cell at a time) the policies
-agree to 1.4e-3 in probability (measured over 12 cells; tests check one cell to 3e-3). Building takes 3-6 s
-on a busy 2-core CPU and is cached with functools.lru_cache, so a second explorer on the same bandit is
-instant. A slider move is then a table lookup and a redraw.
+every slider position once, when it is built, with prefkit.worlds.bandit.fit_policy_grid: the slider grid has 10
+eps x 9 T cells, and for each loss kind fit_policy runs on a stacked bandit whose rows are independent copies of
+the bandit, one per cell (the policy is tabular, so rows do not interact). dpo and ipo take one call for the
+whole grid, cdpo and rdpo one call per eps (eps is also their loss parameter): 22 calls of 100 full-batch Adam
+steps at lr 0.3, on 2000 pairs per cell. Against fit_policy's defaults (500 steps at lr 0.1, one cell at a time)
+the policies agree to 1.4e-3 in probability (measured over 12 cells; tests check one cell to 3e-3). Building
+takes 3-6 s on a busy 2-core CPU and is cached with functools.lru_cache, so a second explorer on the same bandit
+is instant. A slider move is then a table lookup and a redraw.
 """
-import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,64 +30,11 @@ import numpy as np
 from prefkit import plots
 from prefkit.evaluate.reward_audit import noise_ceiling
 from prefkit.widgets.explorer import Explorer, float_slider, headline_html, readout_html
-from prefkit.worlds.bandit import Bandit, fit_policy
+from prefkit.worlds.bandit import GRID_KINDS as KINDS
+from prefkit.worlds.bandit import fit_policy_grid, kl_between, noise_bandit
 
-KINDS = ("dpo", "cdpo", "rdpo", "ipo")
 EPS_GRID = tuple(np.round(np.arange(0.0, 0.451, 0.05), 2))  # rdpo needs eps < 0.5
 TEMP_GRID = tuple(np.round(np.arange(0.0, 2.001, 0.25), 2))
-
-
-def noise_bandit():
-    """The default bandit of the noise explorer: one prompt, K = 6 responses (Bandit.random, seed 2)."""
-    return Bandit.random(k=6, seed=2)
-
-
-def fit_grid(bandit, beta, eps_grid=EPS_GRID, temp_grid=TEMP_GRID, n_pairs=2000, seed=0, steps=100, lr=0.3):
-    """{kind: probs (E, T, K)}: fit_policy on n_pairs labels from sample_pairs(flip_rate=eps, temperature=T)
-    for every grid cell and kind in KINDS (cdpo and rdpo with their eps set to the true flip rate).
-
-    Every cell uses the same seed (common random numbers), so the policies change smoothly across the grid.
-    Cached: the same arguments return the same (read-only) arrays without refitting."""
-    if not bandit.is_1d:
-        raise ValueError("fit_grid takes a 1-D bandit (one prompt)")
-    return _fit_grid(tuple(bandit.rewards), tuple(bandit.ref_probs), float(beta), tuple(eps_grid),
-                     tuple(temp_grid), int(n_pairs), int(seed), int(steps), float(lr))
-
-
-@functools.lru_cache(maxsize=8)
-def _fit_grid(rewards, ref, beta, eps_grid, temp_grid, n_pairs, seed, steps, lr):
-    bandit = Bandit(rewards, ref)
-    n_e, n_t, k = len(eps_grid), len(temp_grid), len(rewards)
-    chosen, rejected, cell = [], [], []
-    for g, (eps, temp) in enumerate((e, t) for e in eps_grid for t in temp_grid):  # g = i * n_t + j
-        c, r = bandit.sample_pairs(n_pairs, seed, flip_rate=eps, temperature=temp)
-        chosen.append(c)
-        rejected.append(r)
-        cell.append(np.full(n_pairs, g))
-    chosen, rejected, cell = np.concatenate(chosen), np.concatenate(rejected), np.concatenate(cell)
-
-    def stack(rows):
-        return Bandit(np.tile(rewards, (rows, 1)), np.tile(ref, (rows, 1)))  # (rows, K) independent copies
-
-    opt = {"steps": steps, "lr": lr}
-    out = {}
-    for kind in ("dpo", "ipo"):
-        out[kind] = fit_policy(stack(n_e * n_t), (chosen, rejected, cell), beta, kind, **opt).reshape(n_e, n_t, k)
-    for kind in ("cdpo", "rdpo"):
-        rows = []
-        for i, eps in enumerate(eps_grid):
-            sel = (cell >= i * n_t) & (cell < (i + 1) * n_t)  # the T row of this eps
-            pairs = (chosen[sel], rejected[sel], cell[sel] - i * n_t)
-            rows.append(fit_policy(stack(n_t), pairs, beta, kind, eps=float(eps), **opt))
-        out[kind] = np.stack(rows)  # (E, T, K)
-    for probs in out.values():
-        probs.setflags(write=False)  # shared by every explorer through the cache
-    return out
-
-
-def kl_between(p, q):
-    """KL(p || q) in nats for full-support distributions over the last axis."""
-    return np.sum(p * (np.log(p) - np.log(q)), axis=-1)
 
 
 @dataclass
@@ -114,7 +60,7 @@ class NoiseExplorer(Explorer):
     def __init__(self, bandit, beta, eps, temperature, n_pairs, seed):
         self.bandit, self.beta = bandit, float(beta)
         self.eps_grid, self.temp_grid = np.array(EPS_GRID), np.array(TEMP_GRID)
-        self.grid = fit_grid(bandit, beta, n_pairs=n_pairs, seed=seed)
+        self.grid = fit_policy_grid(bandit, beta, EPS_GRID, TEMP_GRID, n_pairs=n_pairs, seed=seed)
         gaps, weights = bandit.pair_gaps()
         self.ceilings = np.array([[noise_ceiling(e, gaps, t, weights=weights) for t in TEMP_GRID]
                                   for e in EPS_GRID])  # (E, T)
@@ -207,12 +153,13 @@ def noise_explorer(bandit=None, beta=0.5, eps=0.2, temperature=1.0, n_pairs=2000
     """Slide the label-flip rate eps and the Bradley-Terry temperature T; see the accuracy ceiling and where
     DPO, cDPO, rDPO and IPO (fit_policy at this beta) land relative to pi*(beta).
 
-    bandit: a 1-D Bandit (default noise_bandit(), K = 6). Building the explorer fits the whole slider grid once
-    (a few seconds, cached; see fit_grid). Returns the widget (a NoiseExplorer, an ipywidgets.VBox); .state is
+    bandit: a 1-D Bandit (default prefkit.worlds.bandit.noise_bandit(), K = 6). Building the explorer fits the
+    whole slider grid once (a few seconds, cached; see fit_policy_grid). Returns the widget (a NoiseExplorer, an
+    ipywidgets.VBox); .state is
     a NoiseState with the ceiling, the learned policies and their KL to pi* and gold reward.
     """
     return NoiseExplorer(bandit if bandit is not None else noise_bandit(), beta, eps, temperature, n_pairs, seed)
 
 
-__all__ = ["noise_explorer", "NoiseExplorer", "NoiseState", "fit_grid", "noise_bandit", "KINDS", "EPS_GRID",
+__all__ = ["noise_explorer", "NoiseExplorer", "NoiseState", "KINDS", "EPS_GRID",
            "TEMP_GRID"]

@@ -10,7 +10,8 @@ index. numpy (float64) throughout; torch is imported only by fit_policy and fit_
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -204,6 +205,65 @@ class Bandit:
         return gaps, weights / weights.sum()
 
 
+def kl_between(p: ArrayLike, q: ArrayLike) -> np.ndarray | float:
+    """KL(p || q) = sum_y p(y) (log p(y) - log q(y)) in nats, over the last axis (arrays [K] or [X, K]).
+
+    p and q need full support (as every softmax policy of the bandit has). Bandit.kl is the special case
+    q = pi_ref averaged over prompts; this one compares any two policies, e.g. a fitted policy with pi*(beta)
+    (chapter 04, where DPO and RL land on pi*; chapter 05, where noisy labels move DPO off it)."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    return np.sum(p * (np.log(p) - np.log(q)), axis=-1)
+
+
+def bon_kl_bound(n: int) -> float:
+    """log n - (n - 1) / n: KL(best-of-n || pi_ref) in nats when rewards have no ties and no response has a
+    sizeable reference probability (the continuum limit), and an upper bound otherwise (Beirami et al. 2024).
+
+    With u = F(r(y)) uniform under pi_ref, best-of-n has density n u^(n-1), so its KL is
+    int_0^1 log(n u^(n-1)) n u^(n-1) du = log n - (n - 1) / n. Chapter 03 and lab 3 (exercise 3.1) derive it;
+    Bandit.best_of_n gives the exact distribution whose KL stays below it."""
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    return float(np.log(n) - (n - 1) / n)
+
+
+def frontier_policy_for_budget(bandit: Bandit, budget: float, lo: float = 1e-4, hi: float = 1e4,
+                               iters: int = 60) -> tuple[float, np.ndarray]:
+    """(beta, pi*(beta)) with KL(pi*(beta) || pi_ref) = budget: the best expected reward any policy reaches
+    within a KL budget, since the frontier pi*(beta) maximizes E[r] at its own KL (chapter 03; lab 3, 3.3).
+
+    KL(pi*(beta) || pi_ref) falls monotonically as beta grows, so bisection on log beta in [lo, hi] finds it;
+    the returned beta is the end of the last bracket that stays within the budget. A budget at or above the
+    greedy policy's KL (pi*(lo)) returns (0.0, greedy); a budget <= 0 returns (inf, pi_ref)."""
+    greedy = bandit.optimal_policy(lo)
+    if budget >= bandit.kl(greedy):
+        return 0.0, greedy
+    if budget <= 0:
+        return float("inf"), bandit.ref_probs
+    a, b = np.log(lo), np.log(hi)  # KL(a) > budget > KL(b)
+    for _ in range(iters):
+        mid = 0.5 * (a + b)
+        if bandit.kl(bandit.optimal_policy(np.exp(mid))) > budget:
+            a = mid
+        else:
+            b = mid
+    beta = float(np.exp(b))  # the side that stays within the budget
+    return beta, bandit.optimal_policy(beta)
+
+
+def course_bandit() -> Bandit:
+    """The course's bandit (chapters 03 and 04, the beta and KL-budget explorers): one prompt, K = 8
+    responses, Bandit.random(k=8, seed=2). Its gold rewards spread from -2.4 to 1.8 and pi_ref puts most mass
+    on middling responses, so pi* has room to move."""
+    return Bandit.random(k=8, seed=2)
+
+
+def noise_bandit() -> Bandit:
+    """The bandit of chapter 05, lab 5 and the noise explorer: one prompt, K = 6 responses,
+    Bandit.random(k=6, seed=2)."""
+    return Bandit.random(k=6, seed=2)
+
+
 def _pair_tensors(bandit: Bandit, pairs: Pairs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(chosen, rejected, prompt) index tensors from the tuple ``Bandit.sample_pairs`` returns, checked."""
     import torch
@@ -322,4 +382,88 @@ def fit_policy(bandit: Bandit, pairs: Pairs, beta: float, kind: str = "dpo", eps
     return bandit._out(probs)
 
 
-__all__ = ["Bandit", "fit_policy", "fit_reward"]
+def fit_rl(bandit: Bandit, beta: float, steps: int = 1500, lr: float = 0.1) -> np.ndarray:
+    """KL-penalized RL with exact expectations: gradient ascent on E_pi[r] - beta KL(pi || pi_ref); return probs.
+
+    pi_theta = softmax(theta) per prompt from theta = log pi_ref; each step maximizes
+    E_x sum_y pi_theta(y|x) (r(x, y) - beta (log pi_theta(y|x) - log pi_ref(y|x))) with Adam(lr), float64.
+    RL knows r, so no sampling and no labels: it converges to pi*(beta) = pi_ref exp(r / beta) / Z, the point
+    DPO reaches from labelled pairs alone (chapter 04, "DPO lands where RL lands").
+    """
+    import torch
+
+    Bandit._check_beta(beta)
+    log_ref, r = torch.as_tensor(bandit._log_ref), torch.as_tensor(bandit._r)  # (X, K) float64
+    theta = log_ref.clone().requires_grad_(True)  # (X, K) policy starts at pi_ref
+    opt = torch.optim.Adam([theta], lr=lr)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: see fit_policy
+    try:
+        for _ in range(steps):
+            logp = torch.log_softmax(theta, -1)  # (X, K)
+            objective = (logp.exp() * (r - beta * (logp - log_ref))).sum(-1).mean()
+            opt.zero_grad()
+            (-objective).backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    with torch.no_grad():
+        probs = torch.softmax(theta, -1).numpy()  # (X, K)
+    return bandit._out(probs)
+
+
+GRID_KINDS = ("dpo", "cdpo", "rdpo", "ipo")
+"""The loss kinds fit_policy_grid fits."""
+
+
+def fit_policy_grid(bandit: Bandit, beta: float, eps_grid: Sequence[float], temp_grid: Sequence[float],
+                    n_pairs: int = 2000, seed: int = 0, steps: int = 100, lr: float = 0.3) -> dict[str, np.ndarray]:
+    """{kind: probs (E, T, K)}: fit_policy on n_pairs labels from sample_pairs(flip_rate=eps, temperature=T) for
+    every (eps, T) cell and kind in GRID_KINDS (cdpo and rdpo told the true flip rate eps). Chapter 05 and the
+    noise explorer read it: flips flatten what DPO learns, rDPO undoes a known flip rate, T rescales beta.
+
+    All cells in one stacked bandit whose rows are independent copies of this one (a tabular policy's rows do
+    not interact), so dpo and ipo take one fit_policy call for the grid and cdpo, rdpo one per eps. Every cell
+    uses the same seed (common random numbers), so the policies change smoothly across the grid. Cached: the
+    same arguments return the same read-only arrays without refitting."""
+    if not bandit.is_1d:
+        raise ValueError("fit_policy_grid takes a 1-D bandit (one prompt)")
+    return _fit_policy_grid(tuple(bandit.rewards), tuple(bandit.ref_probs), float(beta), tuple(eps_grid),
+                            tuple(temp_grid), int(n_pairs), int(seed), int(steps), float(lr))
+
+
+@functools.lru_cache(maxsize=8)
+def _fit_policy_grid(rewards: tuple, ref: tuple, beta: float, eps_grid: tuple, temp_grid: tuple, n_pairs: int,
+                     seed: int, steps: int, lr: float) -> dict[str, np.ndarray]:
+    bandit = Bandit(rewards, ref)
+    n_e, n_t, k = len(eps_grid), len(temp_grid), len(rewards)
+    chosen, rejected, cell = [], [], []
+    for g, (eps, temp) in enumerate((e, t) for e in eps_grid for t in temp_grid):  # g = i * n_t + j
+        c, r = bandit.sample_pairs(n_pairs, seed, flip_rate=eps, temperature=temp)
+        chosen.append(c)
+        rejected.append(r)
+        cell.append(np.full(n_pairs, g))
+    chosen, rejected, cell = np.concatenate(chosen), np.concatenate(rejected), np.concatenate(cell)
+
+    def stack(rows: int) -> Bandit:
+        return Bandit(np.tile(rewards, (rows, 1)), np.tile(ref, (rows, 1)))  # (rows, K) independent copies
+
+    opt = {"steps": steps, "lr": lr}
+    out = {}
+    for kind in ("dpo", "ipo"):
+        out[kind] = fit_policy(stack(n_e * n_t), (chosen, rejected, cell), beta, kind, **opt).reshape(n_e, n_t, k)
+    for kind in ("cdpo", "rdpo"):
+        rows = []
+        for i, eps in enumerate(eps_grid):
+            sel = (cell >= i * n_t) & (cell < (i + 1) * n_t)  # the T row of this eps
+            pairs = (chosen[sel], rejected[sel], cell[sel] - i * n_t)
+            rows.append(fit_policy(stack(n_t), pairs, beta, kind, eps=float(eps), **opt))
+        out[kind] = np.stack(rows)  # (E, T, K)
+    out = {kind: out[kind] for kind in GRID_KINDS}
+    for probs in out.values():
+        probs.setflags(write=False)  # shared by every caller through the cache
+    return out
+
+
+__all__ = ["Bandit", "fit_policy", "fit_reward", "fit_rl", "fit_policy_grid", "GRID_KINDS", "kl_between",
+           "bon_kl_bound", "frontier_policy_for_budget", "course_bandit", "noise_bandit"]
