@@ -13,9 +13,9 @@ from prefkit.data import load_preferences
 from prefkit.models import load_policy, load_reward_model
 from prefkit.models.chat_template import template_record
 from prefkit.models.load import default_reference
-from prefkit.train import SFTConfig, sft
+from prefkit.train import SFTConfig, train_sft
 from prefkit.train.reward import RewardConfig, train_reward
-from prefkit.train.rl import RLConfig, rl
+from prefkit.train.rl import RLConfig, train_rl
 from prefkit.worlds import assistant as world
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -35,12 +35,12 @@ def pairs():
 
 def _sft(tmp_path, demos, **kw):
     cfg = SFTConfig(output_dir=str(tmp_path), batch_size=8, eval_samples_per_prompt=0, **{**TINY, **kw})
-    return sft(cfg, dataset=demos)[0]
+    return train_sft(cfg, dataset=demos)
 
 
 def test_run_json_records_the_chat_templates_text_and_hash(tmp_path, demos):
     model = _sft(tmp_path, demos, template="chatml")
-    record = model.prefkit_run.read_record()
+    record = model.run.read_record()
     _, tok = load_policy("assistant-sft")
     text = tok.chat_template["chatml"]
     assert record["template"] == "chatml"
@@ -50,33 +50,34 @@ def test_run_json_records_the_chat_templates_text_and_hash(tmp_path, demos):
 
 
 def test_optimizer_state_is_saved_only_for_a_run_meant_to_be_resumed(tmp_path, demos):
-    plain = _sft(tmp_path / "plain", demos).prefkit_run.path / "checkpoint"
+    plain = _sft(tmp_path / "plain", demos).run.path / "checkpoint"
     assert (plain / "model.safetensors").exists() and not (plain / "optimizer.pt").exists()
-    asked = _sft(tmp_path / "asked", demos, save_optimizer=True).prefkit_run.path / "checkpoint"
+    asked = _sft(tmp_path / "asked", demos, save_optimizer=True).run.path / "checkpoint"
     assert (asked / "optimizer.pt").exists()
-    resumable = _sft(tmp_path / "resumable", demos, steps=4, save_every=2).prefkit_run.path / "checkpoint"
+    resumable = _sft(tmp_path / "resumable", demos, steps=4, save_every=2).run.path / "checkpoint"
     assert (resumable / "optimizer.pt").exists()
     assert SFTConfig(save_every=2, save_optimizer=False).keeps_optimizer() is False
 
 
 def test_resuming_a_checkpoint_without_optimizer_state_says_so(tmp_path, demos):
     model = _sft(tmp_path, demos)
-    run_dir = str(model.prefkit_run.path)
+    run_dir = str(model.run.path)
     # the run kept no optimizer state (save_every=0, no resume planned); resuming it with the same config warns
-    assert not (model.prefkit_run.path / "checkpoint" / "optimizer.pt").exists()
+    assert not (model.run.path / "checkpoint" / "optimizer.pt").exists()
     with pytest.warns(UserWarning, match="no optimizer.pt"):
-        sft(SFTConfig(output_dir=str(tmp_path), run_dir=run_dir, resume=True, batch_size=8, eval_samples_per_prompt=0,
+        train_sft(SFTConfig(output_dir=str(tmp_path), run_dir=run_dir, resume=True, batch_size=8, eval_samples_per_prompt=0,
                       **TINY), dataset=demos)
 
 
 def test_reward_model_trains_with_lora_and_loads_back(tmp_path, pairs):
     cfg = RewardConfig(output_dir=str(tmp_path), batch_size=8, lora_r=4, eval_split=None, lr=1e-2, **TINY)
-    model, history = train_reward(cfg, dataset=pairs)
+    result = train_reward(cfg, dataset=pairs)
+    model, history = result.model, result.history
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in history)
-    ckpt = model.prefkit_run.path / "checkpoint"
+    ckpt = result.run.path / "checkpoint"
     assert (ckpt / "adapter_model.safetensors").exists()
     reloaded, tok = load_reward_model(ckpt)
-    from prefkit.train.rewards import reward_fn
+    from prefkit.train.scoring import reward_fn
 
     prompts, responses = pairs["prompt"][:4], pairs["chosen"][:4]
     np_trained = reward_fn(model.eval(), tok)(prompts, responses)
@@ -87,15 +88,16 @@ def test_reward_model_trains_with_lora_and_loads_back(tmp_path, pairs):
 def test_rl_trains_with_lora(tmp_path):
     cfg = RLConfig(output_dir=str(tmp_path), batch_size=8, num_generations=4, max_new_tokens=16, lora_r=4, lr=1e-2,
                    eval_samples_per_prompt=0, **TINY)
-    model, history = rl(cfg)
-    assert len(history) == 2 and (model.prefkit_run.path / "checkpoint" / "adapter_model.safetensors").exists()
-    policy, _ = load_policy(model.prefkit_run.path / "checkpoint")
+    result = train_rl(cfg)
+    model, history = result.model, result.history
+    assert len(history) == 2 and (result.run.path / "checkpoint" / "adapter_model.safetensors").exists()
+    policy, _ = load_policy(result.run.path / "checkpoint")
     assert type(policy).__name__ == "LlamaForCausalLM"
 
 
 def test_eval_defaults_to_the_model_a_run_started_from(tmp_path, demos):
     model = _sft(tmp_path, demos)
-    ckpt = model.prefkit_run.path / "checkpoint"
+    ckpt = result.run.path / "checkpoint"
     _, tok = load_policy(ckpt)
     assert default_reference(ckpt, tok) == json.loads((ckpt.parent / "run.json").read_text())["base_model"]
     assert default_reference("assistant-sft", tok) == "assistant-sft"  # the shipped vocabulary: the shipped policy
@@ -130,7 +132,7 @@ def test_recipes_fill_only_what_the_config_leaves_open(tmp_path, demos):
     kept, _ = apply_recipe(DPOConfig(lr=5e-6, eval_samples_per_prompt=1), big, "dpo")
     assert (kept.lr, kept.eval_samples_per_prompt) == (5e-6, 1)
     model = _sft(tmp_path, demos)
-    record = model.prefkit_run.read_record()
+    record = model.run.read_record()
     assert record["recipe"] == "course" and record["config"]["lr"] == 1e-3
 
 
@@ -147,7 +149,7 @@ def test_trl_defaults_are_what_the_pretrained_recipe_says():
 
 def test_sft_trains_with_lora_and_the_checkpoint_loads_back(tmp_path, demos):
     model = _sft(tmp_path, demos, lora_r=4, lr=1e-2)
-    ckpt = model.prefkit_run.path / "checkpoint"
+    ckpt = model.run.path / "checkpoint"
     assert (ckpt / "adapter_model.safetensors").exists() and not (ckpt / "model.safetensors").exists()
     merged, tok = load_policy(ckpt)
     from prefkit.models import score_responses
