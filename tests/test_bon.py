@@ -99,7 +99,7 @@ def test_best_of_n_keeps_the_best_and_writes_its_run_directory(policy, tmp_path)
     model, tok = policy
     prompts = [p.text for p in world.heldout_prompts()][::7]
     cfg = BestOfNConfig(n=4, samples_per_prompt=4, output_dir=str(tmp_path))
-    result = best_of_n(cfg, model, tok, gold_reward_fn(), prompts=prompts)
+    result = best_of_n(cfg, model, tok, reward_fn=gold_reward_fn(), prompts=prompts)
     records, report = result.samples, result.report
     assert len(records) == 4 * len(prompts)
     assert {"prompt", "response", "slice", "kind", "gold", "length", "proxy"} <= set(records[0])

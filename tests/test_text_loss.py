@@ -368,13 +368,13 @@ def test_best_of_n_counts_cut_candidates_and_can_refuse_them(tmp_path, rl_policy
     cfg = dict(n=2, samples_per_prompt=2, max_new_tokens=1, output_dir=str(tmp_path / "runs"))
     with pytest.warns(DataWarning, match=r"12 of 12 candidates cut at max_new_tokens=1 \(first: prompt 1 .*\); "
                                          r"6 of 6 kept responses are cut"):
-        report = best_of_n(BestOfNConfig(**cfg), policy, tok, gold_reward_fn(), prompts=prompts).report
+        report = best_of_n(BestOfNConfig(**cfg), policy, tok, reward_fn=gold_reward_fn(), prompts=prompts).report
     record = json.loads((Path(report["run_dir"]) / "run.json").read_text())
     assert record["sampling"]["cut"] == 12 and record["sampling"]["kept_cut"] == 6
     assert json.loads((Path(report["run_dir"]) / "eval.json").read_text())["sampling"] == record["sampling"]
     with pytest.raises(ConfigError, match=r"12 of 12 candidates were cut at --max-new-tokens 1 \(first: prompt 1"):
         best_of_n(BestOfNConfig(**cfg, on_truncate="fail", run_dir=str(tmp_path / "fail")), policy, tok,
-                  gold_reward_fn(), prompts=prompts)
+                  reward_fn=gold_reward_fn(), prompts=prompts)
     assert not (tmp_path / "fail").exists()
     with pytest.raises(ConfigError, match="on_truncate must be one of warn, fail"):
         BestOfNConfig(on_truncate="drop")
