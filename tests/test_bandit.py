@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from prefkit.evaluate.reward_audit import noise_ceiling
 from prefkit.worlds.bandit import Bandit, fit_policy
 
 
@@ -131,7 +132,8 @@ def test_label_agreement_matches_the_predicted_ceiling(temperature, flip_rate):
     n = 100_000
     c, r, x = b.sample_pairs(n, seed=11, flip_rate=flip_rate, temperature=temperature)
     agree = np.mean(b.rewards[x, c] > b.rewards[x, r])  # these rewards have no ties
-    ceiling = b.accuracy_ceiling(flip_rate=flip_rate, temperature=temperature)
+    gaps, weights = b.pair_gaps()
+    ceiling = noise_ceiling(flip_rate, gaps, temperature, weights=weights)
     if temperature == 0:
         assert ceiling == pytest.approx(1 - flip_rate, abs=1e-12)
     assert abs(agree - ceiling) < 4 * math.sqrt(ceiling * (1 - ceiling) / n + 1e-12)

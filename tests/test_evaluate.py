@@ -68,3 +68,70 @@ def test_win_rate_counts_ties_as_half_and_needs_the_same_prompts():
     assert win_rate(a, b) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="same prompts"):
         win_rate(a, b[::-1])
+
+
+# ------------------------------------------------------------------------------------ two-sample comparisons
+def test_rate_difference_matches_the_two_proportion_formulas():
+    import math
+
+    from prefkit.evaluate import Z95, rate_difference
+
+    a, b = [1] * 30 + [0] * 70, [1] * 18 + [0] * 102       # 0.30 of 100 against 0.15 of 120
+    r = rate_difference(a, b)
+    se = math.sqrt(0.3 * 0.7 / 100 + 0.15 * 0.85 / 120)
+    pool = 48 / 220
+    z = 0.15 / math.sqrt(pool * (1 - pool) * (1 / 100 + 1 / 120))
+    assert r["diff"] == pytest.approx(0.15) and r["se"] == pytest.approx(se) and r["z"] == pytest.approx(z)
+    assert r["ci95"] == pytest.approx((0.15 - Z95 * se, 0.15 + Z95 * se))
+    assert r["p"] == pytest.approx(math.erfc(z / math.sqrt(2)))
+    assert rate_difference(a, b, pooled=False)["z"] == pytest.approx(0.15 / se)
+    assert rate_difference(b, a)["z"] == pytest.approx(-z)
+    with pytest.raises(ValueError, match="0/1 outcomes"):
+        rate_difference([0.5, 1.0], [0, 1])
+
+
+def test_a_z_of_1_96_has_p_0_05_and_mean_difference_is_welch():
+    import math
+    import statistics
+
+    from prefkit.evaluate import Z95, mean_difference
+
+    a, b = [1.0, 2.0, 4.0, 7.0], [0.0, 1.0, 1.5]
+    r = mean_difference(a, b)
+    se = math.sqrt(statistics.variance(a) / 4 + statistics.variance(b) / 3)
+    assert r["diff"] == pytest.approx(3.5 - 2.5 / 3) and r["se"] == pytest.approx(se)
+    assert r["z"] == pytest.approx(r["diff"] / se) and (r["n_a"], r["n_b"]) == (4, 3)
+    p_at = lambda z: math.erfc(abs(z) / math.sqrt(2))  # noqa: E731
+    assert p_at(Z95) == pytest.approx(0.05, abs=1e-12) and r["p"] == pytest.approx(p_at(r["z"]))
+    with pytest.raises(ValueError, match="2 or more"):
+        mean_difference([1.0], [1.0, 2.0])
+
+
+def test_pairing_removes_the_shared_spread_and_mcnemar_is_the_exact_binomial():
+    import math
+
+    import numpy as np
+
+    from prefkit.evaluate import mcnemar_exact, mean_difference, paired_difference
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 3, size=400)                      # a prompt effect that both measurements share
+    before, after = base + rng.normal(0, 0.5, 400), base + 0.2 + rng.normal(0, 0.5, 400)
+    paired = paired_difference(after, before)
+    d = after - before
+    assert paired["diff"] == pytest.approx(d.mean()) and paired["se"] == pytest.approx(d.std(ddof=1) / 20)
+    assert paired_difference(d)["z"] == pytest.approx(paired["z"])
+    assert paired["se"] < mean_difference(after, before)["se"] / 4  # pairing is far tighter here
+    assert paired["ci95"][0] > 0                                     # the +0.2 shift is found
+    with pytest.raises(ValueError, match="one x_b per x_a"):
+        paired_difference([1.0, 2.0], [1.0])
+
+    after01, before01 = [1, 1, 1, 1, 0, 1, 0, 0], [0, 0, 0, 1, 1, 1, 0, 0]  # 3 up, 1 down, 4 concordant
+    m = mcnemar_exact(after01, before01)
+    assert (m["up"], m["down"], m["n"]) == (3, 1, 8) and m["diff"] == pytest.approx(2 / 8)
+    assert m["p_up"] == pytest.approx((math.comb(4, 3) + 1) / 16)      # P(U >= 3), U ~ Binomial(4, 1/2)
+    assert m["p_down"] == pytest.approx((1 + 4 + 6 + 4) / 16)         # P(U <= 3)
+    assert m["p"] == pytest.approx(2 * 5 / 16)
+    assert mcnemar_exact([1] * 6, [0] * 6)["p_up"] == pytest.approx(1 / 64)
+    assert mcnemar_exact([1, 0], [1, 0])["p"] == 1.0                  # no discordant pair: no evidence of change
+    assert paired_difference(after01, before01)["diff"] == pytest.approx(m["diff"])

@@ -120,7 +120,8 @@ def test_lab1_wrong_answers():
 
 
 def test_lab2_wrong_answers():
-    assert "ties are counted" in _wrong(check.lab2.pairwise_accuracy, lambda w, l: float(np.mean(w >= l)))
+    assert "ties are counted as correct" in _wrong(check.lab2.pairwise_accuracy, lambda w, l: float(np.mean(w >= l)))
+    assert "ties are counted as wrong" in _wrong(check.lab2.pairwise_accuracy, lambda w, l: float(np.mean(w > l)))
     assert "not the ceiling" in _wrong(check.lab2.accuracy_ceiling, lambda p: float(np.mean(p)))
     assert "proxy peaks" in _wrong(check.lab2.goodhart_point, lambda ns, proxy, gold: ns[int(np.argmax(proxy))])
     assert "index" in _wrong(check.lab2.goodhart_point, lambda ns, proxy, gold: int(np.argmax(gold)))

@@ -85,12 +85,12 @@ def test_the_formula_detector_catches_hints_that_give_the_answer():
     solutions = hints_check.solutions(LABS)
     given_away = [("lab3", "bon_kl_bound", "KL = log n - (n - 1)/n"),
                   ("lab2", "accuracy_ceiling", "average max(p, 1 - p) over the pairs"),
-                  ("lab2", "pairwise_accuracy", "mean over pairs of (r_w > r_l)"),
+                  ("lab2", "pairwise_accuracy", "mean over pairs of (d > 0) + 0.5 * (d == 0)"),
                   ("lab3", "kl_penalized_objective", "pi = softmax(logits); E_pi[r] = sum pi r; KL = sum pi (log pi - "
                                                      "log pi_ref)")]
     for lab, function, hint in given_away:
         assert hints_check.shared_formula(hint, solutions[(lab, function)]), (function, hint)
-    assert not hints_check.shared_formula("a tie is not a correct ranking", solutions[("lab2", "pairwise_accuracy")])
+    assert not hints_check.shared_formula("a tie counts one half", solutions[("lab2", "pairwise_accuracy")])
 
 
 def test_no_hint_contains_its_solution():

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from prefkit.data import load_preferences
+from prefkit.evaluate.reward_audit import pair_scores
 from prefkit.losses import bradley_terry_loss
 from prefkit.models import encode_responses, load_policy, load_reward_model
 from prefkit.train.reward import (RewardConfig, encode_reward_pairs, pair_rewards, reward_loss, reward_step,
@@ -128,7 +129,7 @@ def test_the_margin_column_is_used_only_when_asked(tok, test_pairs):
         loss, metrics = reward_step(model, batch, RewardConfig())
         r_w, r_l = pair_rewards(model, batch)
     torch.testing.assert_close(loss, bradley_terry_loss(r_w, r_l, used["margin"]).mean())
-    assert metrics["accuracy"] == (r_w > r_l).float().mean()
+    assert metrics["accuracy"] == pair_scores(r_w, r_l).mean()  # ties 1/2
 
 
 def test_config_and_reward_fn_errors_speak_to_a_student():

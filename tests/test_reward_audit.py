@@ -32,7 +32,8 @@ def test_bt_reward_model_reaches_the_ceiling_and_is_calibrated(bandit):
     c, r, x = test
     gaps = bandit.rewards[x, c] - bandit.rewards[x, r]  # gold gap of the labelled pair (chosen minus rejected)
     ceiling = noise_ceiling(gold_gaps=gaps, temperature=1.0)
-    assert ceiling == pytest.approx(bandit.accuracy_ceiling(0.0, 1.0), abs=0.01)
+    exact_gaps, weights = bandit.pair_gaps()  # the exact average over the pair distribution
+    assert ceiling == pytest.approx(noise_ceiling(0.0, exact_gaps, 1.0, weights=weights), abs=0.01)
     assert abs(acc - ceiling) < 3 * accuracy_stderr(acc, len(c)) + 0.005  # sampling error of the test labels
     cal = calibration(*_scores(table, test))
     assert cal.ece < 0.02
@@ -93,3 +94,40 @@ def test_strict_annotator_disagrees_on_borderline_only_and_a_relabel_changes_the
     assert report["rubric_version/new"] == ["v2-strict"] and report["flipped_by_slice"]["benign"] == 0.0
     with pytest.raises(ValueError, match="same pairs"):
         agreement_by_slice(clean, load_preferences(f"{PREFS}/clean", split="test"))
+
+
+def test_ties_count_one_half_everywhere_and_a_constant_reward_model_scores_chance():
+    import torch
+
+    from prefkit.evaluate.reward_audit import accuracy_ceiling, pair_scores
+
+    w, l = np.array([2.0, 1.0, 0.0, 3.0]), np.array([1.0, 1.0, 1.0, 3.0])
+    assert pairwise_accuracy(w, l) == pytest.approx((1 + 0.5 + 0 + 0.5) / 4)
+    assert pair_scores(torch.tensor(w), torch.tensor(l)).tolist() == pair_scores(w, l).tolist() == [1, 0.5, 0, 0.5]
+    assert pairwise_accuracy(np.zeros(7), np.zeros(7)) == 0.5
+    assert accuracy_ceiling([0.5, 0.9, 0.2]) == pytest.approx((0.5 + 0.9 + 0.8) / 3)
+    assert accuracy_ceiling([0.9, 0.2], weights=[3, 1]) == pytest.approx((3 * 0.9 + 0.8) / 4)
+    with pytest.raises(ValueError, match="probabilities"):
+        accuracy_ceiling([1.5])
+
+
+def test_reward_model_numbers_from_scores_and_the_world_check():
+    from datasets import Dataset
+
+    from prefkit.evaluate.reward_model import evaluate_reward_model, is_world_data
+
+    test = load_preferences(f"{PREFS}/clean", split="test").select(range(60))
+    constant = evaluate_reward_model(test, np.zeros(60), np.zeros(60))
+    assert constant["accuracy"] == 0.5 and constant["accuracy/gold"] == 0.5 and constant["loss"] == pytest.approx(
+        np.log(2))
+    assert set(constant["accuracy_by_slice"].values()) == {0.5} and 0.5 < constant["accuracy_ceiling"] <= 1
+    other = Dataset.from_dict({"prompt": ["say hello", "say bye"], "chosen": ["hello there", "bye"],
+                               "rejected": ["no", "ok then"]})
+    assert not is_world_data(other)
+    out = evaluate_reward_model(other, [1.0, 0.0], [0.0, 0.0])
+    assert out["accuracy"] == 0.75 and "accuracy/gold" not in out and "accuracy_ceiling" not in out
+    mixed = Dataset.from_dict({k: test[k][:1] + other[k][:1] for k in ("prompt", "chosen", "rejected")})
+    with pytest.raises(ValueError, match="1 of 2 prompts"):
+        evaluate_reward_model(mixed, [1.0, 0.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="score every pair"):
+        evaluate_reward_model(test, np.zeros(59), np.zeros(59))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from prefkit.evaluate.reward_audit import noise_ceiling
 from prefkit.widgets import (beta_explorer, course_bandit, fit_grid, kl_budget_explorer, margin_explorer,
                              noise_bandit, noise_explorer)
 from prefkit.widgets.explorer import png_rgb
@@ -155,7 +156,8 @@ def test_noise_explorer_ceiling_is_one_minus_eps_at_temperature_zero(noise):
     assert clean < 0.9 and s.ceiling < 0.8 - 0.05  # BT noise on top of the flips lowers the ceiling further
     # a flip turns a right label wrong and a wrong one right: ceiling = (1 - eps) c + eps (1 - c)
     assert s.ceiling == pytest.approx(0.8 * clean + 0.2 * (1 - clean), rel=1e-12)
-    assert s.ceiling == pytest.approx(noise_bandit().accuracy_ceiling(0.2, 1.0), rel=1e-12)
+    gaps, weights = noise_bandit().pair_gaps()
+    assert s.ceiling == pytest.approx(noise_ceiling(0.2, gaps, 1.0, weights=weights), rel=1e-12)
 
 
 def test_noise_explorer_rdpo_lands_nearer_pi_star_than_dpo_under_flips(noise):

@@ -25,6 +25,7 @@ from ..worlds.assistant import SLICES
 from .policy import kl_to_reference
 from .rates import Z95, wilson_interval
 from .refusal import REFUSAL_DETECTOR, refusal_match
+from .reward_audit import pair_scores
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -132,7 +133,7 @@ def implicit_reward_accuracy(policy: PreTrainedModel, ref: PreTrainedModel, toke
     n = len(prompts)
     logratio = logp - logp_ref
     margin = (beta * (logratio[:n] - logratio[n:])).numpy()                                  # (N,)
-    score = np.where(margin > 0, 1.0, np.where(margin == 0, 0.5, 0.0))
+    score = pair_scores(margin, np.zeros(n))  # the one tie rule: 1, 1/2 on a tie, 0
     acc, acc_ci = _mean_ci(score)
     m, m_ci = _mean_ci(margin)
     return {"n": n, "beta": beta, "accuracy": acc, "accuracy_ci95": acc_ci, "ties": int((margin == 0).sum()),

@@ -9,6 +9,7 @@ of the time. A reward that tracks length is measured against the "prefer the lon
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -18,27 +19,68 @@ def _np(x: ArrayLike) -> np.ndarray:
     return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
 
 
-def noise_ceiling(flip_rate: float = 0.0, gold_gaps: ArrayLike | None = None, temperature: float = 0.0) -> float:
-    """Best achievable agreement with labels: 1 - eps for flips; E[sigmoid(|gap|/T)] for BT labels; both mixed.
+def pair_scores(chosen_rewards: ArrayLike, rejected_rewards: ArrayLike) -> Any:
+    """Per-pair score of a reward model on labelled pairs: 1 if r(y_w) > r(y_l), 1/2 on a tie, 0 otherwise.
 
-    gold_gaps: r*(y_a) - r*(y_b) for the pairs (needed when temperature > 0). Ties (gap 0) count 1/2.
+    THE tie rule of every pairwise accuracy in prefkit (docs/design.md, Measurements): a tie is a coin flip
+    between the two answers, so a constant reward model scores 1/2, chance, not 0 (ties wrong) or 1 (ties
+    right). Torch tensors give a tensor of their dtype (the trainer's logged metric); anything else a float64
+    array.                                                                                        (N,)
     """
-    if not 0 <= flip_rate <= 1:
-        raise ValueError(f"flip_rate must be in [0, 1], got {flip_rate}")
-    if temperature > 0:
-        if gold_gaps is None:
-            raise ValueError("Bradley-Terry labels (temperature > 0) need the pairs' gold gaps")
-        p = 1 / (1 + np.exp(-np.abs(_np(gold_gaps)) / temperature))
-        p_best = float(p.mean())
-    else:
-        p_best = 1.0 if gold_gaps is None else float(np.where(_np(gold_gaps) == 0, 0.5, 1.0).mean())
-    return (1 - flip_rate) * p_best + flip_rate * (1 - p_best)
+    if hasattr(chosen_rewards, "detach") and hasattr(rejected_rewards, "detach"):
+        d = (chosen_rewards - rejected_rewards).detach()
+        return (d > 0).to(d.dtype) + 0.5 * (d == 0).to(d.dtype)
+    d = _np(chosen_rewards) - _np(rejected_rewards)
+    return np.where(d > 0, 1.0, np.where(d == 0, 0.5, 0.0))
 
 
 def pairwise_accuracy(chosen_rewards: ArrayLike, rejected_rewards: ArrayLike) -> float:
-    """Share of pairs where r(y_w) > r(y_l); ties count 1/2."""
-    d = _np(chosen_rewards) - _np(rejected_rewards)
-    return float(np.mean(np.where(d > 0, 1.0, np.where(d == 0, 0.5, 0.0))))
+    """Share of pairs where r(y_w) > r(y_l); ties count 1/2 (``pair_scores``): a constant reward scores 0.5."""
+    return float(pair_scores(_np(chosen_rewards), _np(rejected_rewards)).mean())
+
+
+def accuracy_ceiling(p_label: ArrayLike, weights: ArrayLike | None = None) -> float:
+    """The noise ceiling: E[max(q, 1 - q)], q = P(the label prefers y_w over y_l) per pair (weights: the pairs'
+    probabilities, default equal). The best predictor picks each pair's likelier label and agrees with the
+    recorded one with probability max(q, 1 - q); no reward model can expect more on these labels.
+    """
+    q = _np(p_label)
+    if q.size == 0 or not ((q >= 0) & (q <= 1)).all():
+        raise ValueError(f"p_label must be probabilities in [0, 1] (one per pair), got {q[:5]}")
+    best = np.maximum(q, 1 - q)
+    return float(best.mean() if weights is None else np.average(best, weights=_np(weights)))
+
+
+def label_probability(gold_gaps: ArrayLike, flip_rate: float = 0.0, temperature: float = 0.0) -> np.ndarray:
+    """q = P(label prefers y_a over y_b) for pairs with gold gaps r*(y_a) - r*(y_b): Bradley-Terry
+    sigmoid(gap / T) (T = 0: 1[gap > 0], 1/2 on a tie), then a fraction eps of labels flipped:
+    q = (1 - eps) p + eps (1 - p).                                                                  (N,)"""
+    if not 0 <= flip_rate <= 1:
+        raise ValueError(f"flip_rate must be in [0, 1], got {flip_rate}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    gaps = _np(gold_gaps)
+    if temperature > 0:
+        p = 0.5 * (1 + np.tanh(gaps / (2 * temperature)))  # sigmoid(gap / T), without overflow
+    else:
+        p = np.where(gaps > 0, 1.0, np.where(gaps == 0, 0.5, 0.0))
+    return (1 - flip_rate) * p + flip_rate * (1 - p)
+
+
+def noise_ceiling(flip_rate: float = 0.0, gold_gaps: ArrayLike | None = None, temperature: float = 0.0,
+                  weights: ArrayLike | None = None) -> float:
+    """Best achievable agreement with labels: 1 - eps for flips; E[sigmoid(|gap|/T)] for BT labels; both mixed.
+
+    ``accuracy_ceiling`` of ``label_probability(gold_gaps, flip_rate, temperature)``. gold_gaps: r*(y_a) - r*(y_b)
+    for the pairs (needed when temperature > 0; None with T = 0: no ties). Ties (gap 0) count 1/2. weights: the
+    pairs' probabilities (an exact average over a pair distribution), default equal. For eps <= 1/2 this is
+    (1 - eps) E[p] + eps (1 - E[p]) with p = sigmoid(|gap| / T).
+    """
+    if gold_gaps is None:
+        if temperature > 0:
+            raise ValueError("Bradley-Terry labels (temperature > 0) need the pairs' gold gaps")
+        gold_gaps = np.ones(1)
+    return accuracy_ceiling(label_probability(gold_gaps, flip_rate, temperature), weights)
 
 
 def accuracy_stderr(accuracy: float, n: int) -> float:

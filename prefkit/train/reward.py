@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from ..data import data_version, load_preferences, prompt_text, response_text
+from ..data import data_version, load_preferences
+from ..evaluate.reward_audit import pair_scores
+from ..evaluate.reward_model import evaluate_reward_model
 from ..losses import bradley_terry_loss
 from ..models import EncodingStats, load_reward_model, prepare_for_training
 from ..models.encoding import ON_TRUNCATE
-from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_preferences, resolve_data, select_pairs
@@ -115,11 +115,15 @@ def reward_loss(chosen_rewards, rejected_rewards, margin=0.0, center_rewards_coe
 
 
 def reward_step(model, batch: dict, cfg: RewardConfig):
-    """``(loss, metrics)`` of one micro-batch, with TRL's RewardTrainer metric names."""
+    """``(loss, metrics)`` of one micro-batch, with TRL's RewardTrainer metric names.
+
+    ``accuracy`` counts a tied pair 1/2, as every accuracy in prefkit (``evaluate.reward_audit.pair_scores``);
+    TRL's logged accuracy, ``(rewards_chosen > rewards_rejected).mean()``, counts it 0: the two differ only on
+    exact ties."""
     r_w, r_l = pair_rewards(model, batch)                                                      # (B,), (B,)
     loss = reward_loss(r_w, r_l, batch["margin"], cfg.center_rewards_coefficient)
     both = torch.cat([r_w, r_l]).detach()                                                      # (2B,)
-    metrics = {"accuracy": (r_w > r_l).float().mean(), "margin": (r_w - r_l).mean(),
+    metrics = {"accuracy": pair_scores(r_w, r_l).mean(), "margin": (r_w - r_l).mean(),
                "rewards/chosen": r_w.mean(), "rewards/rejected": r_l.mean(),
                "mean_reward": both.mean(), "std_reward": both.std(), "min_reward": both.min(),
                "max_reward": both.max()}
@@ -128,16 +132,10 @@ def reward_step(model, batch: dict, cfg: RewardConfig):
 
 # ------------------------------------------------------------------------------------------------ evaluate
 @torch.no_grad()
-def evaluate_reward_model(model, tokenizer, dataset, template: str | None = "default", max_length: int | None = 128,
-                          batch_size: int = 256, use_margin: bool = True, tensors: dict | None = None) -> dict:
-    """Held-out numbers of a reward model on labelled pairs: accuracy (overall and by slice), loss, margin,
-    reward mean/std, and, on the assistant world's pairs, how it compares with the gold rubric:
-
-    accuracy/gold          share of pairs (with different gold rewards) that r orders like r*
-    accuracy_ceiling       E[max(q, 1 - q)], q = P(annotator labels y_w over y_l): the best accuracy any model
-                           can expect on these labels (label noise: BT temperature and flips)
-    accuracy_bayes         accuracy of that best predictor (1[q > 1/2]) on these very labels
-    corr/reward_length     Pearson correlation of r with the response length in words (length bias)
+def score_reward_pairs(model, tokenizer, dataset, template: str | None = "default", max_length: int | None = 128,
+                       batch_size: int = 256, use_margin: bool = True, tensors: dict | None = None) -> dict:
+    """r(x, y_w), r(x, y_l) and the margin m of every pair of ``dataset``, as {"chosen", "rejected", "margin"}
+    (N,) tensors on the CPU; ``prefkit.evaluate.reward_model.evaluate_reward_model`` measures them.
 
     ``tensors``: the pairs already encoded (``encode_reward_pairs`` of ``dataset``, every pair kept), as
     ``train_reward`` does before training so that an eval file that cannot be encoded stops the run at once.
@@ -157,41 +155,7 @@ def evaluate_reward_model(model, tokenizer, dataset, template: str | None = "def
         r_w.append(a.cpu())
         r_l.append(b.cpu())
     model.train(was_training)
-    r_w, r_l = torch.cat(r_w), torch.cat(r_l)                                                   # (N,), (N,)
-    correct = (r_w > r_l).double()
-    both = torch.cat([r_w, r_l]).double()
-    out = {"n": len(dataset), "accuracy": float(correct.mean()),
-           "loss": float(bradley_terry_loss(r_w, r_l, tensors["margin"]).mean()),
-           "margin": float((r_w - r_l).mean()), "mean_reward": float(both.mean()), "std_reward": float(both.std())}
-    if "slice" in dataset.column_names:
-        slices = np.array(dataset["slice"])
-        out["accuracy_by_slice"] = {s: float(correct[torch.as_tensor(slices == s)].mean())
-                                    for s in sorted(set(slices.tolist()))}
-    lengths = np.array([len(response_text(y).split()) for y in list(dataset["chosen"]) + list(dataset["rejected"])],
-                       float)
-    out["corr/reward_length"] = float(np.corrcoef(both.numpy(), lengths)[0, 1]) if lengths.std() > 0 else float("nan")
-    out.update(_against_gold(dataset, r_w.numpy(), r_l.numpy()))
-    return out
-
-
-def _against_gold(dataset, r_w: np.ndarray, r_l: np.ndarray) -> dict:
-    """accuracy/gold, accuracy_ceiling and accuracy_bayes; {} for data that is not the assistant world's."""
-    try:
-        prompts = [prompt_text(p) for p in dataset["prompt"]]  # a conversation's last user turn
-        chosen, rejected = [response_text(y) for y in dataset["chosen"]], [response_text(y) for y in dataset["rejected"]]
-        gold_diff = world.gold_rewards(prompts, chosen) - world.gold_rewards(prompts, rejected)        # (N,)
-        out = {}
-        differ = gold_diff != 0
-        if differ.any():
-            out["accuracy/gold"] = float((np.sign(r_w - r_l)[differ] == np.sign(gold_diff)[differ]).mean())
-        if "annotator" in dataset.column_names:
-            anns = [world.get_annotator(a) for a in dataset["annotator"]]
-            q = np.array([a.prob_prefers(p, c, r) for a, p, c, r in zip(anns, prompts, chosen, rejected)])
-            out["accuracy_ceiling"] = float(np.maximum(q, 1 - q).mean())
-            out["accuracy_bayes"] = float(np.where(q == 0.5, 0.5, q > 0.5).mean())
-        return out
-    except (ValueError, TypeError, AttributeError):  # prompts or annotators the world does not know
-        return {}
+    return {"chosen": torch.cat(r_w), "rejected": torch.cat(r_l), "margin": tensors["margin"]}       # (N,) each
 
 
 # ------------------------------------------------------------------------------------------------ trainer
@@ -202,7 +166,8 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, *, dataset=No
     starts from), metrics.jsonl (loss, accuracy, margin, rewards/chosen, rewards/rejected, mean_reward,
     std_reward, min_reward, max_reward, grad_norm, learning_rate), checkpoint/ (``save_pretrained``:
     reload with ``prefkit.models.load_reward_model(run.path / "checkpoint")``) and eval.json
-    (``evaluate_reward_model`` on the held-out split). ``dataset``/``eval_dataset`` override the files.
+    (``score_reward_pairs`` of the held-out split, measured by
+    ``prefkit.evaluate.reward_model.evaluate_reward_model``). ``dataset``/``eval_dataset`` override the files.
     Both splits are encoded before the run directory is created, so a pair that cannot be used stops the run
     before it trains; what encoding cut is in run.json under ``encoding`` and ``eval_encoding``.
     """
@@ -244,12 +209,13 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, *, dataset=No
     def evaluate():
         if eval_dataset is None:
             return None
-        result = evaluate_reward_model(model, tokenizer, eval_dataset, config.template, config.max_length,
-                                       config.eval_batch_size, config.use_margin, eval_tensors)
+        scores = score_reward_pairs(model, tokenizer, eval_dataset, config.template, config.max_length,
+                                    config.eval_batch_size, config.use_margin, eval_tensors)
+        result = evaluate_reward_model(eval_dataset, scores["chosen"], scores["rejected"], scores["margin"])
         return {"split": config.eval_split, "data_version": data_version(eval_dataset), **result}
 
     return finish(config, run, model, history, accelerator, evaluate)
 
 
 __all__ = ["RewardConfig", "train_reward", "reward_step", "reward_loss", "pair_rewards",
-           "evaluate_reward_model", "encode_reward_pairs"]
+           "score_reward_pairs", "encode_reward_pairs"]

@@ -2,7 +2,7 @@
 
 Labels come from Bandit.sample_pairs: Bradley-Terry on the gold reward at temperature T (T = 0: the better
 response always wins), then each label flipped with probability eps. Left: the accuracy ceiling
-(Bandit.accuracy_ceiling) against eps: no reward model agrees with such labels more often; at T = 0 it is
+(prefkit.evaluate.reward_audit.noise_ceiling of Bandit.pair_gaps) against eps: no reward model agrees with such labels more often; at T = 0 it is
 exactly 1 - eps. Middle: where the policies that fit_policy learns from those labels land on the reward-KL
 frontier, next to pi* = pi_ref exp(r / beta) / Z. Right: each policy's KL to pi*.
 
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prefkit import plots
+from prefkit.evaluate.reward_audit import noise_ceiling
 from prefkit.widgets.explorer import Explorer, float_slider, headline_html, readout_html
 from prefkit.worlds.bandit import Bandit, fit_policy
 
@@ -97,7 +98,7 @@ class NoiseState:
     eps: float  # label-flip rate (the grid value used)
     temperature: float  # Bradley-Terry temperature T (the grid value used)
     beta: float
-    ceiling: float  # Bandit.accuracy_ceiling(eps, T)
+    ceiling: float  # noise_ceiling(eps, gaps, T, weights) of Bandit.pair_gaps()
     target: np.ndarray = field(repr=False)  # pi*(beta) for the gold reward
     target_reward: float
     policies: dict = field(repr=False)  # kind -> probs [K] that fit_policy learned
@@ -114,7 +115,9 @@ class NoiseExplorer(Explorer):
         self.bandit, self.beta = bandit, float(beta)
         self.eps_grid, self.temp_grid = np.array(EPS_GRID), np.array(TEMP_GRID)
         self.grid = fit_grid(bandit, beta, n_pairs=n_pairs, seed=seed)
-        self.ceilings = np.array([[bandit.accuracy_ceiling(e, t) for t in TEMP_GRID] for e in EPS_GRID])  # (E, T)
+        gaps, weights = bandit.pair_gaps()
+        self.ceilings = np.array([[noise_ceiling(e, gaps, t, weights=weights) for t in TEMP_GRID]
+                                  for e in EPS_GRID])  # (E, T)
         self.target = bandit.optimal_policy(beta)
         all_kl_ref = np.array([[bandit.kl(p) for p in row] for probs in self.grid.values() for row in probs])
         all_kl_star = np.concatenate([kl_between(p, self.target).ravel() for p in self.grid.values()])

@@ -186,22 +186,22 @@ class Bandit:
         chosen, rejected = np.where(a_wins, a, b), np.where(a_wins, b, a)
         return (chosen, rejected) if self.is_1d else (chosen, rejected, x)
 
-    def accuracy_ceiling(self, flip_rate: float = 0.0, temperature: float = 1.0) -> float:
-        """Exact probability that a sample_pairs label prefers the higher-gold-reward response, over pairs
-        whose rewards differ. No reward model can agree with held-out labels more often than this on
-        average; with temperature 0 it is exactly 1 - flip_rate."""
-        num = den = 0.0
+    def pair_gaps(self) -> tuple[np.ndarray, np.ndarray]:
+        """|r(a) - r(b)| and the probability of each pair sample_pairs draws (a first, b second), over the pairs
+        whose rewards differ, as flat arrays (M,), (M,); the weights sum to 1. Their exact noise ceiling is
+        ``prefkit.evaluate.reward_audit.noise_ceiling(eps, gaps, T, weights=weights)``: no reward model agrees
+        with held-out labels more often on average; with T = 0 it is exactly 1 - eps."""
+        gaps, weights = [], []
         for r, ref in zip(self._r, self._ref):
             pair = ref[:, None] * ref[None, :] / (1.0 - ref[:, None])  # (K, K) P(a, b), a drawn first
             gap = np.abs(r[:, None] - r[None, :])  # (K, K)
             differ = gap > 0
-            p_gold = np.ones_like(gap) if temperature == 0 else _sigmoid(gap / temperature)
-            p_right = (1 - flip_rate) * p_gold + flip_rate * (1 - p_gold)
-            num += (pair * p_right)[differ].sum()
-            den += pair[differ].sum()
-        if den == 0:
+            gaps.append(gap[differ])
+            weights.append(pair[differ])
+        gaps, weights = np.concatenate(gaps), np.concatenate(weights)
+        if weights.sum() == 0:
             raise ValueError("all responses have equal reward: no pair has a right answer")
-        return float(num / den)
+        return gaps, weights / weights.sum()
 
 
 def _pair_tensors(bandit: Bandit, pairs: Pairs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

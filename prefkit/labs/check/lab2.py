@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...evaluate.reward_audit import accuracy_ceiling as reference_accuracy_ceiling
+from ...evaluate.reward_audit import pairwise_accuracy as reference_pairwise_accuracy
 from ._verdict import Verdict, report, run_student
 
 
@@ -19,36 +21,41 @@ def _num(x):
 
 
 def pairwise_accuracy(fn, verbose: bool = True) -> Verdict:
-    """Check ``fn(chosen_rewards, rejected_rewards) -> float``: share of pairs with r(y_w) > r(y_l), ties wrong."""
+    """Check ``fn(chosen_rewards, rejected_rewards) -> float``: share of pairs with r(y_w) > r(y_l), a tie counted
+    1/2 (the reference is ``prefkit.evaluate.reward_audit.pairwise_accuracy``)."""
     name = "lab2.pairwise_accuracy"
     rng = np.random.default_rng(0)
     r_w, r_l = rng.normal(size=50), rng.normal(size=50)
-    r_l[:6] = r_w[:6]  # ties: a reward model that cannot separate two answers has not ranked them
+    r_l[:6] = r_w[:6]  # ties: a reward model that cannot separate two answers has guessed, right half the time
     got, fail = run_student(name, fn, r_w.copy(), r_l.copy())
     if fail is not None:
         return report(fail, verbose)
     val, err = _num(got)
     if err:
         return report(Verdict(name, False, err, "return the share as a float"), verbose)
-    want = float(np.mean(r_w > r_l))
-    if abs(val - want) < 1e-9:
-        return report(Verdict(name, True, "strictly-greater share, ties counted as wrong"), verbose)
+    if abs(val - reference_pairwise_accuracy(r_w, r_l)) < 1e-9:
+        return report(Verdict(name, True, "share of pairs ranked right, a tie counted 1/2"), verbose)
+    if abs(val - float(np.mean(r_w > r_l))) < 1e-9:
+        return report(Verdict(name, False, "ties are counted as wrong",
+                              "a constant reward model would score 0% that way, below chance: a tie is a coin flip"),
+                      verbose)
     if abs(val - float(np.mean(r_w >= r_l))) < 1e-9:
         return report(Verdict(name, False, "ties are counted as correct",
-                              "a constant reward model would score 100% that way"), verbose)
-    if abs(val - float(np.sum(r_w > r_l))) < 1e-9:
+                              "a constant reward model would score 100% that way: a tie is a coin flip"), verbose)
+    if abs(val - float(np.sum(r_w > r_l) + 0.5 * np.sum(r_w == r_l))) < 1e-9:
         return report(Verdict(name, False, "this is a count, not a share", "divide by the number of pairs"), verbose)
-    if abs(val - float(np.mean(r_w < r_l))) < 1e-9:
+    if abs(val - reference_pairwise_accuracy(r_l, r_w)) < 1e-9:
         return report(Verdict(name, False, "the comparison is reversed", "the chosen answer should score higher"),
                       verbose)
     return report(Verdict(name, False, "the value does not match",
-                          "try three pairs by hand, one ranked right, one wrong and one tie: that should give 1/3"),
+                          "try four pairs by hand, two ranked right, one wrong and one tie: that should give 5/8"),
                   verbose)
 
 
 def accuracy_ceiling(fn, verbose: bool = True) -> Verdict:
     """Check ``fn(p_prefers) -> float``: the best agreement any model can reach with labels drawn with
-    P(label = y_w) = p per pair, i.e. mean(max(p, 1 - p))."""
+    P(label = y_w) = p per pair, i.e. mean(max(p, 1 - p)) (the reference is
+    ``prefkit.evaluate.reward_audit.accuracy_ceiling``)."""
     name = "lab2.accuracy_ceiling"
     p = np.array([0.5, 0.9, 0.2, 0.7, 0.55, 0.05, 0.99, 0.35])
     got, fail = run_student(name, fn, p.copy())
@@ -57,7 +64,7 @@ def accuracy_ceiling(fn, verbose: bool = True) -> Verdict:
     val, err = _num(got)
     if err:
         return report(Verdict(name, False, err, "return one float"), verbose)
-    want = float(np.maximum(p, 1 - p).mean())
+    want = reference_accuracy_ceiling(p)
     if abs(val - want) < 1e-9:
         return report(Verdict(name, True, "mean over pairs of the likelier label's probability"), verbose)
     if abs(val - float(p.mean())) < 1e-9:
@@ -127,9 +134,9 @@ def _linear_head(hidden: int, seed: int = 0) -> torch.nn.Module:
 
 
 def _held_out(head, feats) -> tuple[float, float]:
-    """Held-out pairwise accuracy (ties wrong) and the margin above chance it must clear: 3 standard errors."""
+    """Held-out pairwise accuracy (ties 1/2) and the margin above chance it must clear: 3 standard errors."""
     with torch.no_grad():
-        acc = float((head(feats["test_w"]).reshape(-1) > head(feats["test_l"]).reshape(-1)).float().mean())
+        acc = reference_pairwise_accuracy(head(feats["test_w"]).reshape(-1), head(feats["test_l"]).reshape(-1))
     return acc, 3 * float(np.sqrt(0.25 / len(feats["test_w"])))
 
 
