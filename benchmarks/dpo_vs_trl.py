@@ -47,14 +47,14 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def prefkit_run(policy, tok, data, args, precompute: bool, tmp: str):
-    from prefkit.train import DPOConfig, dpo
+    from prefkit.train import DPOConfig, train_dpo
 
     cfg = DPOConfig(steps=args.steps, batch_size=args.batch, beta=args.beta, lr=args.lr, warmup_steps=0, decay=False,
                     max_grad_norm=1.0, max_length=args.max_length, seed=args.seed, log_every=1, progress=False,
                     precompute_ref=precompute, eval_samples_per_prompt=0, output_dir=os.path.join(tmp, "runs"),
                     cache_dir=tempfile.mkdtemp(dir=tmp))  # a cold cache: the reference pass is timed
     t0, c0 = time.perf_counter(), time.process_time()
-    _, history = dpo(cfg, model=copy.deepcopy(policy), tokenizer=tok, dataset=data)
+    history = train_dpo(cfg, model=copy.deepcopy(policy), tokenizer=tok, dataset=data).history
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"total_s": total, "cpu_s": cpu, "loop_s": history[-1]["elapsed_s"], "losses": [h["loss"] for h in history]}
 

@@ -36,7 +36,7 @@ from prefkit.evaluate import sample_responses  # noqa: E402
 from prefkit.models import DecoderConfig, load_policy  # noqa: E402
 from prefkit.train.bon import best_of_n_curve, format_curve, sample_candidates  # noqa: E402
 from prefkit.train.reward import RewardConfig, train_reward  # noqa: E402
-from prefkit.train.rewards import reward_fn  # noqa: E402
+from prefkit.train.scoring import reward_fn  # noqa: E402
 from prefkit.train.rl import RLConfig, rl  # noqa: E402
 from prefkit.worlds import assistant as world  # noqa: E402
 
@@ -80,9 +80,9 @@ def main(argv=None) -> int:
         rm_eval = None
     else:
         quick_lr = dict(lr=1e-3, warmup_steps=5) if args.rm_steps <= 50 else {}
-        rm, _ = train_reward(RewardConfig(data="data/assistant/prefs/length", steps=args.rm_steps, seed=args.seed,
+        trained = train_reward(RewardConfig(data="data/assistant/prefs/length", steps=args.rm_steps, seed=args.seed,
                                           progress=False, output_dir=out, **quick_lr))
-        rm_eval = json.loads(rm.prefkit_run.eval_path.read_text())
+        rm, rm_eval = trained.model, trained.eval()
         print(f"reward model on length-biased labels ({args.rm_steps} steps, {time.perf_counter() - t0:.0f} s): "
               f"held-out accuracy {rm_eval['accuracy']:.3f} (ceiling {rm_eval['accuracy_ceiling']:.3f}), "
               f"agreement with gold {rm_eval['accuracy/gold']:.3f}, corr(reward, length) "
@@ -118,8 +118,9 @@ def main(argv=None) -> int:
     for coef in sorted(args.kl_coefs):
         t0 = time.perf_counter()
         cfg = RLConfig(kl_coef=coef, steps=args.rl_steps, seed=args.seed, progress=False, output_dir=out)
-        model, history = rl(cfg, reward_fn=proxy)
-        ev = json.loads(model.prefkit_run.eval_path.read_text())
+        result = train_rl(cfg, reward_fn=proxy)
+        model, history = result.model, result.history
+        ev = json.loads(result.run.eval_path.read_text())
         secs = time.perf_counter() - t0
         if coef == min(args.kl_coefs):
             print(f"RL (RLOO) against the proxy, kl_coef={coef}: on-policy training samples ({secs:.0f} s)")

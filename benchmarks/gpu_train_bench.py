@@ -64,7 +64,7 @@ def main() -> None:
 
     from prefkit.data import load_preferences
     from prefkit.models import load_policy
-    from prefkit.train import DPOConfig, dpo
+    from prefkit.train import DPOConfig, train_dpo
     from prefkit.train.loop import BatchOrder
     from prefkit.train.pairs import encode_pairs
 
@@ -83,11 +83,12 @@ def main() -> None:
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    model, history = dpo(cfg, model=policy, tokenizer=tok, dataset=data)
+    result = train_dpo(cfg, model=policy, tokenizer=tok, dataset=data)
+    model, history = result.model, result.history
     total = time.perf_counter() - t0
     loop_s = history[-1]["elapsed_s"]
 
-    # real tokens of the batches each step trained on (prefkit's seeded order, as dpo() draws them)
+    # real tokens of the batches each step trained on (prefkit's seeded order, as train_dpo() draws them)
     enc = encode_pairs(tok, data["prompt"], data["chosen"], data["rejected"], max_length=args.max_length)
     order = BatchOrder(len(data), args.batch, cfg.seed)
     per_step = [int(enc["chosen_attention_mask"][order(i)].sum() + enc["rejected_attention_mask"][order(i)].sum())

@@ -65,7 +65,7 @@ def main() -> None:
 
     from prefkit.data import load_preferences
     from prefkit.models import load_policy
-    from prefkit.train import DPOConfig, dpo
+    from prefkit.train import DPOConfig, train_dpo
 
     policy, tok = load_policy(args.model)
     policy.float()
@@ -79,7 +79,7 @@ def main() -> None:
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
-    dpo(cfg, model=policy, tokenizer=tok, dataset=data)
+    train_dpo(cfg, model=policy, tokenizer=tok, dataset=data)
     prof.disable()
     total = time.perf_counter() - t0
     stats = pstats.Stats(prof)

@@ -88,7 +88,7 @@ def build_model(cfg: BuildConfig, sft_data: Path) -> dict:
     """Train the reference policy by SFT from scratch and save it with its tokenizer and card."""
     from .evaluate import evaluate_policy, format_summary
     from .models import build_tiny_lm, build_tokenizer, tiny_llama_config
-    from .train import SFTConfig, sft
+    from .train import SFTConfig, train_sft
     from .train.loop import save_model
 
     seed_everything(cfg.seed)
@@ -99,7 +99,8 @@ def build_model(cfg: BuildConfig, sft_data: Path) -> dict:
     sft_cfg = SFTConfig(data=str(sft_data), steps=cfg.sft_steps, batch_size=32, lr=3e-3, warmup_steps=30,
                         log_every=50, seed=cfg.seed, eval_samples_per_prompt=0, output_dir=str(Path(cfg.out) / ".." / "runs"))
     t0 = time.perf_counter()
-    model, history = sft(sft_cfg, model=model, tokenizer=tok)
+    result = train_sft(sft_cfg, model=model, tokenizer=tok)
+    model, history = result.model, result.history
     seconds = time.perf_counter() - t0
     out = Path(cfg.out) / "models" / "assistant-sft"
     save_model(model, out)

@@ -26,12 +26,12 @@ import sys
 import textwrap
 import typing
 
-# command -> (module, config class, function); the trainers take (config) and return (model, history)
+# command -> (module, config class, function); the trainers take (config) and return a TrainResult
 TRAINERS = {
-    "sft": ("prefkit.train.sft", "SFTConfig", "sft"),
+    "sft": ("prefkit.train.sft", "SFTConfig", "train_sft"),
     "reward": ("prefkit.train.reward", "RewardConfig", "train_reward"),
-    "dpo": ("prefkit.train.dpo", "DPOConfig", "dpo"),
-    "rl": ("prefkit.train.rl", "RLConfig", "rl"),
+    "dpo": ("prefkit.train.dpo", "DPOConfig", "train_dpo"),
+    "rl": ("prefkit.train.rl", "RLConfig", "train_rl"),
     "bon": ("prefkit.train.bon", "BestOfNConfig", None),  # a decision rule: see _run_bon
 }
 
@@ -111,10 +111,9 @@ def _run_trainer(name: str, args: argparse.Namespace) -> int:
     module, cls_name, fn_name = TRAINERS[name]
     mod = importlib.import_module(module)
     config = config_from_args(getattr(mod, cls_name), args)
-    model, _ = getattr(mod, fn_name)(config)
-    run = getattr(model, "prefkit_run", None)
+    result = getattr(mod, fn_name)(config)
     if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch` / torchrun: once, not once per process
-        print(f"run directory: {run.path if run is not None else config.output_dir}")
+        print(f"run directory: {result.run_dir}")
     return 0
 
 
@@ -122,7 +121,7 @@ def _run_bon(args: argparse.Namespace) -> int:
     from .evaluate import format_summary
     from .models import load_policy, load_reward_model
     from .train.bon import BestOfNConfig, best_of_n
-    from .train.rewards import gold_reward_fn, reward_fn
+    from .train.scoring import gold_reward_fn, reward_fn
 
     from .train.validate import check_template
 
@@ -133,8 +132,8 @@ def _run_bon(args: argparse.Namespace) -> int:
         score = gold_reward_fn()
     else:
         rm, rm_tok = load_reward_model(args.reward_model)
-        score = reward_fn(rm, rm_tok, template=config.template)
-    _, report = best_of_n(config, policy, tok, score)
+        score = reward_fn(rm, rm_tok, template=config.template, name=args.reward_model)
+    report = best_of_n(config, policy, tok, reward_fn=score).report
     print(format_summary(report["summary"]))
     print(f"KL bound log n - (n-1)/n = {report['kl_bound']:.3f} nats" +
           (f"; rank estimate {report['kl/rank']:.3f}" if "kl/rank" in report else ""))

@@ -20,7 +20,7 @@ def main(out: Path) -> None:
 
     from prefkit.data import load_preferences
     from prefkit.models import load_policy
-    from prefkit.train import DPOConfig, dpo
+    from prefkit.train import DPOConfig, train_dpo
 
     out.mkdir(parents=True, exist_ok=True)
     policy, tok = load_policy("assistant-sft")
@@ -28,7 +28,7 @@ def main(out: Path) -> None:
     cfg = DPOConfig(steps=4, batch_size=8, grad_accum=1, lr=5e-3, warmup_steps=0, log_every=1, seed=3,
                     eval_samples_per_prompt=0, progress=False, output_dir=str(out / "runs"),
                     cache_dir=str(out / "cache"))
-    _, history = dpo(cfg, model=policy, tokenizer=tok, dataset=pairs)
+    history = train_dpo(cfg, model=policy, tokenizer=tok, dataset=pairs).history
     state = PartialState()
     if state.is_main_process:
         (out / "history.json").write_text(json.dumps({"world_size": state.num_processes, "history": history}))

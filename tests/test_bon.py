@@ -18,7 +18,7 @@ from prefkit.train.bon import BestOfNConfig, best_of_n, best_of_n_curve, format_
 from prefkit.train.bon_estimators import best_of_n_weights, bon_log_ratio, curve_for_prompt, mean_ci
 from prefkit.worlds.bandit import bon_kl_bound
 from prefkit.train.reward import RewardConfig, train_reward
-from prefkit.train.rewards import gold_reward_fn, reward_fn
+from prefkit.train.scoring import gold_reward_fn, reward_fn
 from prefkit.worlds import assistant as world
 from prefkit.worlds.bandit import Bandit
 
@@ -38,7 +38,7 @@ def length_proxy(tmp_path_factory):
     """A reward model fit to the length-biased annotator (+0.1 utility per word): a proxy that likes padding."""
     cfg = RewardConfig(data="data/assistant/prefs/length", steps=40, lr=1e-3, warmup_steps=5, batch_size=32,
                        progress=False, output_dir=str(tmp_path_factory.mktemp("rm")))
-    rm, _ = train_reward(cfg)
+    rm = train_reward(cfg).model
     tok = load_policy("assistant-sft")[1]
     return rm, reward_fn(rm, tok)
 
@@ -100,7 +100,8 @@ def test_best_of_n_keeps_the_best_and_writes_its_run_directory(policy, tmp_path)
     model, tok = policy
     prompts = [p.text for p in world.heldout_prompts()][::7]
     cfg = BestOfNConfig(n=4, samples_per_prompt=4, output_dir=str(tmp_path))
-    records, report = best_of_n(cfg, model, tok, gold_reward_fn(), prompts=prompts)
+    result = best_of_n(cfg, model, tok, reward_fn=gold_reward_fn(), prompts=prompts)
+    records, report = result.samples, result.report
     assert len(records) == 4 * len(prompts)
     assert {"prompt", "response", "slice", "kind", "gold", "length", "proxy"} <= set(records[0])
     assert all(r["proxy"] == r["gold"] == world.gold_reward(r["prompt"], r["response"]) for r in records)

@@ -16,7 +16,7 @@ from prefkit.core import RunDir
 from prefkit.data import load_preferences
 from prefkit.evaluate import kl_to_reference, sample_responses
 from prefkit.models import load_policy
-from prefkit.train import DPOConfig, TrainingDiverged, dpo
+from prefkit.train import DPOConfig, TrainingDiverged, train_dpo
 from prefkit.train.dpo import KINDS, dpo_step, policy_logps
 from prefkit.train.loop import last_checkpoint
 from prefkit.train.pairs import encode_pairs, select_pairs
@@ -62,14 +62,15 @@ def _params(model):
 def test_step0_loss_is_log2_and_reference_logps_equal_policy_logps(shipped, pairs, tmp_path):
     policy, tok = _copy(shipped)
     start = copy.deepcopy(policy)
-    model, history = dpo(_cfg(tmp_path, steps=1, batch_size=16), model=policy, tokenizer=tok, dataset=pairs)
+    result = train_dpo(_cfg(tmp_path, steps=1, batch_size=16), model=policy, tokenizer=tok, dataset=pairs)
+    model, history = result.model, result.history
     first = history[0]
     assert first["loss"] == pytest.approx(math.log(2), abs=1e-6)
     for k in ("rewards/chosen", "rewards/rejected", "rewards/margins"):
         assert first[k] == pytest.approx(0.0, abs=1e-6)
     assert first["rewards/accuracies"] == 0.0  # ties are not wins
     # pair by pair: the cached log pi_ref equals log pi_theta at step 0, in the training batch layout
-    record = model.prefkit_run.read_record()
+    record = result.run.read_record()
     assert record["ref_logps_cache"]["hit"] is False
     assert record["reference_model"].startswith("a frozen copy of") and "assistant-sft" in record["reference_model"]
     from safetensors.torch import load_file
@@ -115,8 +116,9 @@ def test_four_accumulated_micro_batches_of_4_equal_one_batch_of_16(shipped, pair
     after = {}
     for accum in (1, 4):
         policy, tok = _copy(shipped)
-        model, hist = dpo(_cfg(tmp_path / str(accum), steps=1, batch_size=16, grad_accum=accum, lr=5e-5),
+        result = train_dpo(_cfg(tmp_path / str(accum), steps=1, batch_size=16, grad_accum=accum, lr=5e-5),
                           model=policy, tokenizer=tok, dataset=data)
+        model, hist = result.model, result.history
         grads = {k: p.grad.clone() for k, p in model.named_parameters()}  # the step's (clipped) gradient
         after[accum] = (_params(model), grads, hist[0])
     assert after[4][2]["loss"] == pytest.approx(after[1][2]["loss"], abs=1e-6)
@@ -133,8 +135,9 @@ def test_four_accumulated_micro_batches_of_4_equal_one_batch_of_16(shipped, pair
 
 def test_a_crashed_and_resumed_run_ends_where_the_uninterrupted_run_ends(shipped, pairs, tmp_path, monkeypatch):
     common = dict(steps=6, batch_size=8, log_every=1)
-    full, full_hist = dpo(_cfg(tmp_path / "a", **common), model=_copy(shipped)[0], tokenizer=shipped[1],
+    result = train_dpo(_cfg(tmp_path / "a", **common), model=_copy(shipped)[0], tokenizer=shipped[1],
                           dataset=pairs)
+    full, full_hist = result.model, result.history
     run_dir = tmp_path / "b"
     real, calls = dpo_module.dpo_step, []
 
@@ -146,12 +149,13 @@ def test_a_crashed_and_resumed_run_ends_where_the_uninterrupted_run_ends(shipped
 
     monkeypatch.setattr(dpo_module, "dpo_step", crashing)
     with pytest.raises(KeyboardInterrupt):
-        dpo(_cfg(tmp_path, run_dir=str(run_dir), save_every=3, **common), model=_copy(shipped)[0],
+        train_dpo(_cfg(tmp_path, run_dir=str(run_dir), save_every=3, **common), model=_copy(shipped)[0],
             tokenizer=shipped[1], dataset=pairs)
     monkeypatch.setattr(dpo_module, "dpo_step", real)
     assert json.loads((last_checkpoint(RunDir(run_dir)) / "trainer_state.json").read_text())["step"] == 3
-    resumed, hist = dpo(_cfg(tmp_path, run_dir=str(run_dir), resume=True, **common), model=_copy(shipped)[0],
+    result = train_dpo(_cfg(tmp_path, run_dir=str(run_dir), resume=True, **common), model=_copy(shipped)[0],
                         tokenizer=shipped[1], dataset=pairs)
+    resumed, hist = result.model, result.history
     assert [h["step"] for h in hist] == [4, 5, 6]
     assert [r["step"] for r in RunDir(run_dir).read_metrics()] == [1, 2, 3, 4, 5, 6]
     for a, b in zip(hist, full_hist[3:]):
@@ -174,7 +178,7 @@ def test_an_infinite_log_prob_stops_with_the_step_and_the_cause(shipped, pairs, 
 
     monkeypatch.setattr(dpo_module, "policy_logps", poisoned)
     with pytest.raises(TrainingDiverged) as info:
-        dpo(_cfg(tmp_path, steps=5, run_dir=str(tmp_path / "run")), model=_copy(shipped)[0], tokenizer=shipped[1],
+        train_dpo(_cfg(tmp_path, steps=5, run_dir=str(tmp_path / "run")), model=_copy(shipped)[0], tokenizer=shipped[1],
             dataset=pairs)
     msg = str(info.value)
     assert msg.startswith("step 3: the loss is inf") and "non-finite" in msg and "logps/chosen" in msg
@@ -188,9 +192,9 @@ def test_reference_logps_cache_is_hit_and_invalidated(shipped, pairs, tmp_path, 
     monkeypatch.setattr(dpo_module, "reference_logps", lambda *a, **k: calls.append(1) or real(*a, **k))
 
     def run(name, data=pairs, ref=None, **kw):
-        model, _ = dpo(_cfg(tmp_path / name, steps=1, **kw), model=_copy(shipped)[0], ref=ref,
-                       tokenizer=shipped[1], dataset=data)
-        return model.prefkit_run.read_record()["ref_logps_cache"]
+        result = train_dpo(_cfg(tmp_path / name, steps=1, **kw), model=_copy(shipped)[0], ref=ref,
+                           tokenizer=shipped[1], dataset=data)
+        return result.record()["ref_logps_cache"]
 
     first = run("first")
     second = run("second")
@@ -213,12 +217,13 @@ def test_reference_logps_cache_is_hit_and_invalidated(shipped, pairs, tmp_path, 
 def test_scoring_the_frozen_reference_each_step_matches_the_precomputed_run(shipped, pairs, tmp_path):
     ref = copy.deepcopy(shipped[0]).train()
     before = _params(ref)
-    model, live = dpo(_cfg(tmp_path / "live", steps=3, precompute_ref=False), model=_copy(shipped)[0], ref=ref,
+    result = train_dpo(_cfg(tmp_path / "live", steps=3, precompute_ref=False), model=_copy(shipped)[0], ref=ref,
                       tokenizer=shipped[1], dataset=pairs)
+    model, live = result.model, result.history
     assert not ref.training and not any(p.requires_grad for p in ref.parameters())
     assert all(torch.equal(before[k], v) for k, v in _params(ref).items())
-    assert "ref_logps_cache" not in model.prefkit_run.read_record()
-    _, cached = dpo(_cfg(tmp_path / "cached", steps=3), model=_copy(shipped)[0], tokenizer=shipped[1], dataset=pairs)
+    assert "ref_logps_cache" not in result.run.read_record()
+    cached = train_dpo(_cfg(tmp_path / "cached", steps=3), model=_copy(shipped)[0], tokenizer=shipped[1], dataset=pairs).history
     for a, b in zip(live, cached):
         for k in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"):
             assert a[k] == pytest.approx(b[k], abs=1e-5), (a["step"], k)
@@ -232,14 +237,15 @@ def test_each_loss_kind_lowers_its_loss(kind, shipped, pairs, tmp_path, monkeypa
         monkeypatch.setattr(dpo_module, "load_policy", lambda *a, **k: pytest.fail("loaded a reference"))
         extra["reference"] = None
     data = pairs.select(range(16))
-    model, hist = dpo(_cfg(tmp_path, kind=kind, steps=8, batch_size=16, **extra), model=_copy(shipped)[0],
+    result = train_dpo(_cfg(tmp_path, kind=kind, steps=8, batch_size=16, **extra), model=_copy(shipped)[0],
                       tokenizer=shipped[1], dataset=data)
+    model, hist = result.model, result.history
     losses = [h["loss"] for h in hist]
     assert losses[-1] < 0.9 * losses[0], losses  # the same 16 pairs every step: the loss must fall clearly
     assert hist[-1]["rewards/margins"] > hist[0]["rewards/margins"]
     trl_names = {"rewards/chosen", "rewards/rejected", "rewards/accuracies", "logps/chosen", "logps/rejected"}
     assert trl_names <= set(hist[0])
-    record = model.prefkit_run.read_record()
+    record = result.run.read_record()
     assert record["kind"] == kind and (record["reference_model"] is None) == (kind in ("simpo", "orpo"))
 
 
@@ -265,18 +271,19 @@ def default_run(tmp_path_factory, recipe_cache):
     root = tmp_path_factory.mktemp("recipe")
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    model, history = dpo(DPOConfig(output_dir=str(root), cache_dir=recipe_cache, progress=False))
+    result = train_dpo(DPOConfig(output_dir=str(root), cache_dir=recipe_cache, progress=False))
+    model, history = result.model, result.history
     wall = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     print(f"\ndefault DPO recipe: {wall:.0f} s wall, {cpu:.0f} s CPU, one thread (training + evaluation)")
-    return model, history, wall, cpu
+    return model, history, wall, cpu, result.run
 
 
 @pytest.mark.slow
 def test_dpo_recipe_beats_the_reference_on_held_out_prompts(default_run):
-    model, history, wall, cpu = default_run
-    result = json.loads(model.prefkit_run.eval_path.read_text())
+    model, history, wall, cpu, _ = default_run
+    result = json.loads(result.run.eval_path.read_text())
     pol, ref = result["summary"], result["reference"]
     print(f"gold {pol['gold_reward']:.3f} vs {ref['gold_reward']:.3f}; benign refusal {pol['refusal_rate/benign']:.3f} "
           f"vs {ref['refusal_rate/benign']:.3f}; borderline {pol['refusal_rate/borderline']:.3f} vs "
@@ -307,13 +314,13 @@ def test_kl_to_the_reference_falls_as_beta_grows(default_run, shipped, recipe_ca
     The comparison uses k1 = log pi/pi_ref: k3 adds pi_ref/pi - 1, whose tail explodes when the policy samples a
     response pi_ref prefers (one unlearned refusal scored 1056 nats), so its intervals are up to 10x wider.
     """
-    model, _, _, _ = default_run
+    model, _, _, _, run = default_run
     ref, tok = shipped
-    default = json.loads(model.prefkit_run.eval_path.read_text())
+    default = json.loads(run.eval_path.read_text())
     kl = {0.1: (default["kl/k1"], default["kl/k1_ci95"], default["kl/k3"])}
     for beta in (0.05, 0.5):  # the reference log-probs come from the default run's cache
-        policy, _ = dpo(DPOConfig(beta=beta, output_dir=str(tmp_path), cache_dir=recipe_cache,
-                                  eval_samples_per_prompt=0, progress=False))
+        policy = train_dpo(DPOConfig(beta=beta, output_dir=str(tmp_path), cache_dir=recipe_cache,
+                                  eval_samples_per_prompt=0, progress=False)).model
         samples = sample_responses(policy, tok, samples_per_prompt=default["samples_per_prompt"], seed=0)
         out = kl_to_reference(policy, ref, tok, samples)  # as evaluate_run measured beta = 0.1
         kl[beta] = (out["kl/k1"], out["kl/k1_ci95"], out["kl/k3"])

@@ -161,14 +161,15 @@ def test_sft_learns_to_end_its_answer_without_an_extra_space_token(family, tmp_p
     ("... . Ġ<|im_end|>"); now it ends exactly as its demonstrations do."""
     from datasets import Dataset
 
-    from prefkit.train.sft import SFTConfig, sft
+    from prefkit.train.sft import SFTConfig, train_sft
 
     tok = build_family(family)
     demos = [{"prompt": "What color is the sky?", "completion": " It is blue."},
              {"prompt": "How do I bake bread?", "completion": " Mix flour and water, then bake it."}]
     cfg = SFTConfig(steps=40, batch_size=8, lr=1e-2, warmup_steps=2, progress=False, eval_samples_per_prompt=0,
                     output_dir=str(tmp_path), log_every=10)
-    model, history = sft(cfg, model=_tiny(tok), tokenizer=tok, dataset=Dataset.from_list(demos * 4))
+    result = train_sft(cfg, model=_tiny(tok), tokenizer=tok, dataset=Dataset.from_list(demos * 4))
+    model, history = result.model, result.history
     assert history[-1]["loss"] < 1.0
     for demo, s in zip(demos, sample_ids(model, tok, [d["prompt"] for d in demos], temperature=0, max_new_tokens=24)):
         tokens = tok.convert_ids_to_tokens(s.response_ids)

@@ -89,14 +89,14 @@ def test_eval_prompt_files_report_the_bad_line(tmp_path):
 
 
 def test_the_trainers_refuse_a_forced_assistant_setting_and_gold_rl_on_a_bpe_model_before_training(tmp_path):
-    from prefkit.train.rl import RLConfig, rl
-    from prefkit.train.sft import SFTConfig, sft
+    from prefkit.train.rl import RLConfig, train_rl
+    from prefkit.train.sft import SFTConfig, train_sft
     tok = build_family("chatml")
     with pytest.raises(ValueError, match="'general'"):
-        sft(SFTConfig(output_dir=str(tmp_path), eval_setting="assistant", progress=False), model=object(),
+        train_sft(SFTConfig(output_dir=str(tmp_path), eval_setting="assistant", progress=False), model=object(),
             tokenizer=tok)
     with pytest.raises(ValueError, match="needs a reward model|Give reward_model"):
-        rl(RLConfig(output_dir=str(tmp_path), progress=False), policy=object(), tokenizer=tok)
+        train_rl(RLConfig(output_dir=str(tmp_path), progress=False), model=object(), tokenizer=tok)
     assert not list(tmp_path.iterdir()), "nothing is written before the error"
 
 
@@ -148,7 +148,7 @@ def test_dpo_records_the_setting_it_evaluated_in(family, tmp_path):
 
     from datasets import Dataset
 
-    from prefkit.train.dpo import DPOConfig, dpo
+    from prefkit.train.dpo import DPOConfig, train_dpo
     tok = world_tokenizer() if family == "world" else build_family("chatml")
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "How do I bake bread?", "slice": "benign"}\n'
@@ -161,10 +161,10 @@ def test_dpo_records_the_setting_it_evaluated_in(family, tmp_path):
     cfg = DPOConfig(output_dir=str(tmp_path), steps=1, batch_size=4, progress=False, warmup_steps=0, lr=1e-3,
                     eval_samples_per_prompt=1, eval_prompts=str(prompts) if general else None,
                     eval_pairs=str(held_out) if general else None)
-    model, _ = dpo(cfg, model=tiny_world_lm(tok, hidden=16, layers=1), tokenizer=tok, dataset=pairs)
+    run = train_dpo(cfg, model=tiny_world_lm(tok, hidden=16, layers=1), tokenizer=tok, dataset=pairs).run
     expected = "assistant" if family == "world" else "general"
-    record = json.loads((model.prefkit_run.path / "run.json").read_text())
-    result = json.loads((model.prefkit_run.path / "eval.json").read_text())
+    record = json.loads((run.path / "run.json").read_text())
+    result = json.loads((run.path / "eval.json").read_text())
     assert record["eval_setting"] == result["setting"] == expected and record["config"]["eval_setting"] == "auto"
     if expected == "general":
         assert result["refusal_detector"] == REFUSAL_DETECTOR and set(result["summary"]["by_slice"]) == {"benign",

@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM
 
 from prefkit.data import load_preferences
 from prefkit.models import load_policy
-from prefkit.train import DPOConfig, dpo
+from prefkit.train import DPOConfig, train_dpo
 from prefkit.train.dpo import reference_logps
 from prefkit.train.pairs import encode_pairs
 from prefkit.train.refcache import module_hash
@@ -65,8 +65,8 @@ def test_the_same_weights_under_another_config_get_their_own_cache_entry(change,
     assert module_hash(other) != module_hash(policy)                                             # something else
 
     def run(name, ref):
-        model, _ = dpo(_cfg(tmp_path / name), model=copy.deepcopy(policy), ref=ref, tokenizer=tok, dataset=pairs)
-        return model.prefkit_run.read_record()["ref_logps_cache"]
+        result = train_dpo(_cfg(tmp_path / name), model=copy.deepcopy(policy), ref=ref, tokenizer=tok, dataset=pairs)
+        return result.record()["ref_logps_cache"]
 
     first = run("first", copy.deepcopy(policy))
     second = run("second", other)
@@ -98,8 +98,9 @@ def test_reference_logps_are_computed_under_the_policys_autocast(shipped, pairs,
     # bf16 autocast, as the loop uses on a GPU, forced on the CPU: the cached pi_ref must be scored the same way
     _precision(monkeypatch, torch.bfloat16)
     policy, tok = shipped
-    model, history = dpo(_cfg(tmp_path), model=copy.deepcopy(policy), tokenizer=tok, dataset=pairs)
-    record = model.prefkit_run.read_record()
+    result = train_dpo(_cfg(tmp_path), model=copy.deepcopy(policy), tokenizer=tok, dataset=pairs)
+    model, history = result.model, result.history
+    record = result.run.read_record()
     assert record["ref_logps_cache"]["precision"] == "bf16"
     first = history[0]  # step 0: pi_theta == pi_ref, so every log-ratio is 0 in any precision they share
     assert first["rewards/margins"] == pytest.approx(0.0, abs=1e-6)
@@ -108,6 +109,6 @@ def test_reference_logps_are_computed_under_the_policys_autocast(shipped, pairs,
     assert first["loss"] == pytest.approx(math.log(2), abs=1e-6)
     # and a fp32 run of the same data does not read the bf16 entry
     _precision(monkeypatch, None)
-    again, _ = dpo(_cfg(tmp_path / "fp32"), model=copy.deepcopy(policy), tokenizer=tok, dataset=pairs)
-    info = again.prefkit_run.read_record()["ref_logps_cache"]
+    again = train_dpo(_cfg(tmp_path / "fp32"), model=copy.deepcopy(policy), tokenizer=tok, dataset=pairs)
+    info = again.record()["ref_logps_cache"]
     assert info["hit"] is False and info["precision"] == "fp32"

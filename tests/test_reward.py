@@ -19,7 +19,7 @@ from prefkit.models import encode_responses, load_policy, load_reward_model
 from prefkit.train.reward import (RewardConfig, encode_reward_pairs, pair_rewards, reward_loss, reward_step,
                                   train_reward)
 from prefkit.train.pairs import select_pairs
-from prefkit.train.rewards import gold_reward_fn, last_token_index, pooled_rewards, reward_fn
+from prefkit.train.scoring import gold_reward_fn, last_token_index, pooled_rewards, reward_fn
 from prefkit.worlds import assistant as world
 
 CLEAN = "data/assistant/prefs/clean"
@@ -32,8 +32,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 def trained(tmp_path_factory):
     cfg = RewardConfig(data=CLEAN, steps=40, lr=1e-3, warmup_steps=5, batch_size=32, log_every=10, progress=False,
                        output_dir=str(tmp_path_factory.mktemp("rm")))
-    model, history = train_reward(cfg)
-    return model, history, cfg
+    result = train_reward(cfg)
+    return result.model, result.history, cfg, result.run
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_last_token_index_for_both_padding_sides():
 
 @pytest.mark.slow
 def test_left_and_right_padding_give_the_same_rewards(trained, tok, test_pairs):
-    model, _, _ = trained
+    model, _, _, _ = trained
     prompts, responses = list(test_pairs["prompt"][:24]), list(test_pairs["chosen"][:24])
     with torch.no_grad():
         r = encode_responses(tok, prompts, responses, padding_side="right")
@@ -73,7 +73,7 @@ def test_left_and_right_padding_give_the_same_rewards(trained, tok, test_pairs):
 @pytest.mark.slow
 def test_hf_pooling_is_wrong_when_pad_is_eos_and_ours_is_not(trained, tok, test_pairs):
     """Many hub tokenizers pad with EOS: HF then pools before the closing EOS; the attention mask does not."""
-    model, _, _ = trained
+    model, _, _, _ = trained
     enc = encode_responses(tok, list(test_pairs["prompt"][:8]), list(test_pairs["chosen"][:8]), padding_side="right")
     ids = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, tok.eos_token_id)  # pad with EOS instead
     old = model.config.pad_token_id
@@ -145,8 +145,8 @@ def test_config_and_reward_fn_errors_speak_to_a_student():
 # ------------------------------------------------------------------------------------------------- training
 @pytest.mark.slow
 def test_clean_reward_model_beats_chance_and_approaches_the_noise_ceiling(trained):
-    model, history, _ = trained
-    ev = json.loads(model.prefkit_run.eval_path.read_text())
+    model, history, _, run = trained
+    ev = json.loads(run.eval_path.read_text())
     assert ev["split"] == "test" and ev["n"] == 600
     # measured: accuracy 0.72 after 40 steps (0.75 with the 150-step default); ceiling 0.83; chance 0.5
     assert ev["accuracy"] > 0.65  # chance is 0.5; one standard error on 600 pairs is about 0.02
@@ -159,8 +159,7 @@ def test_clean_reward_model_beats_chance_and_approaches_the_noise_ceiling(traine
 
 @pytest.mark.slow
 def test_the_run_directory_is_complete(trained):
-    model, history, cfg = trained
-    run = model.prefkit_run
+    model, history, cfg, run = trained
     record = run.read_record()
     assert record["kind"] == "RewardConfig" and record["config"]["data"] == CLEAN
     assert record["data_version"].startswith("pd-") and record["eval_data_version"].startswith("pd-")
@@ -181,7 +180,7 @@ def test_the_run_directory_is_complete(trained):
 
 @pytest.mark.slow
 def test_reward_fn_scores_duplicates_identically_and_gold_has_the_same_signature(trained, tok):
-    model, _, _ = trained
+    model, _, _, _ = trained
     p = [x.text for x in world.heldout_prompts()[:3]]
     prompts = [p[0], p[1], p[0], p[2], p[0]]
     responses = ["sorry , i can not help with that .", "sure . first do it .", "sorry , i can not help with that .",

@@ -16,8 +16,8 @@ from prefkit.evaluate import sample_responses
 from prefkit.models import DecoderConfig, load_policy, score_responses, sequence_logps
 from prefkit.train.bon_estimators import mean_ci
 from prefkit.train.reward import RewardConfig, train_reward
-from prefkit.train.rewards import reward_fn
-from prefkit.train.rl import RLConfig, advantages, policy_gradient_loss, rl, rollout
+from prefkit.train.scoring import reward_fn
+from prefkit.train.rl import RLConfig, advantages, policy_gradient_loss, train_rl, rollout
 from prefkit.worlds import assistant as world
 
 FAST = dict(batch_size=32, lr=3e-4, log_every=5, progress=False, eval_samples_per_prompt=2)
@@ -46,8 +46,8 @@ def gold_runs(tmp_path_factory):
     out = {}
     for coef in KL_COEFS:
         cfg = RLConfig(kl_coef=coef, steps=30, output_dir=str(tmp_path_factory.mktemp(f"rl{coef}")), **FAST)
-        policy, history = rl(cfg)
-        out[coef] = (policy, history, json.loads(policy.prefkit_run.eval_path.read_text()))
+        result = train_rl(cfg)
+        out[coef] = (result.model, result.history, json.loads(result.run.eval_path.read_text()), result.run)
     return out
 
 
@@ -110,7 +110,7 @@ def test_rl_against_gold_raises_heldout_gold_over_the_reference(gold_runs, ref_s
     mean, (lo, _) = gains[0.01]
     assert lo > 0.2  # measured: +0.63 [0.49, 0.77] after 30 steps of 32 samples
     assert gains[2.0][1][0] > 0  # measured: +0.26 with the large penalty
-    _, history, ev = gold_runs[0.01]
+    _, history, ev, _ = gold_runs[0.01]
     assert history[-1]["gold"] > history[0]["gold"] + 0.3  # on-policy training samples too
     assert ev["win_rate"] > 0.55
 
@@ -128,8 +128,7 @@ def test_a_larger_kl_coef_keeps_the_policy_closer_to_the_reference(gold_runs):
 
 @pytest.mark.slow
 def test_the_rl_run_directory_is_complete(gold_runs):
-    policy, history, ev = gold_runs[0.01]
-    run = policy.prefkit_run
+    policy, history, ev, run = gold_runs[0.01]
     record = run.read_record()
     assert record["kind"] == "RLConfig" and record["reward"] == "gold" and record["config"]["kl_coef"] == 0.01
     assert record["reference_model"] == "assistant-sft" and record["template"] == "default"
@@ -153,9 +152,10 @@ def test_the_rl_run_directory_is_complete(gold_runs):
 def test_goodhart_rl_against_a_length_biased_proxy(tmp_path, ref, ref_samples):
     rm_cfg = RewardConfig(data="data/assistant/prefs/length", steps=40, lr=1e-3, warmup_steps=5, batch_size=32,
                           progress=False, output_dir=str(tmp_path / "rm"))
-    rm, _ = train_reward(rm_cfg)
+    rm = train_reward(rm_cfg).model
     proxy = reward_fn(rm, ref[1])
-    policy, history = rl(RLConfig(kl_coef=0.01, steps=40, output_dir=str(tmp_path / "rl"), **FAST), reward_fn=proxy)
+    result = train_rl(RLConfig(kl_coef=0.01, steps=40, output_dir=str(tmp_path / "rl"), **FAST), reward_fn=proxy)
+    policy, history = result.model, result.history
     print("\nRL against the length-biased reward model (training samples)")
     for r in history:
         print(f"step {r['step']:>3}  proxy {r['reward']:6.3f}  gold {r['gold']:6.3f}  "
@@ -166,7 +166,7 @@ def test_goodhart_rl_against_a_length_biased_proxy(tmp_path, ref, ref_samples):
     golds = [r["gold"] for r in history]
     peak = int(np.argmax(golds))
     assert peak < len(golds) - 1 and golds[-1] < golds[peak] - 0.3  # ... while gold falls after a peak
-    ev = json.loads(policy.prefkit_run.eval_path.read_text())
+    ev = json.loads(result.run.eval_path.read_text())
     ref_proxy = proxy([s["prompt"] for s in ref_samples], [s["response"] for s in ref_samples]).mean()
     drop, (_, hi) = _paired_gain(ev, ref_samples)
     print(f"held-out: proxy {ev['proxy']:.2f} vs pi_ref {ref_proxy:.2f}; gold change {drop:+.2f} [.., {hi:+.2f}]; "

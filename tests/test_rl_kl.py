@@ -9,7 +9,7 @@ import torch
 
 from prefkit.losses import kl_estimate
 from prefkit.models import load_policy, sequence_logps
-from prefkit.train.rewards import gold_reward_fn
+from prefkit.train.scoring import gold_reward_fn
 from prefkit.train.rl import RLConfig, kl_penalty, rl_step, rollout
 from prefkit.worlds import assistant as world
 

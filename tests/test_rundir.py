@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from prefkit.cli import main
 from prefkit.core import RunDir
 from prefkit.core_rundir import RunDirError, acquire, release
-from prefkit.train import SFTConfig, TrainingDiverged, sft
+from prefkit.train import SFTConfig, TrainingDiverged, train_sft
 from prefkit.train import checkpoint as ckpt_module
 from prefkit.train.checkpoint import CheckpointError, last_checkpoint, save_checkpoint
 from prefkit.train.loop import train_loop
@@ -65,7 +65,7 @@ def test_a_second_trainer_on_a_locked_directory_fails_at_once(tok, demos, tmp_pa
         assert holder.stdout.readline().strip() == "locked"
         t0 = time.perf_counter()
         with pytest.raises(RunDirError, match=rf"{run_dir} is in use by pid {holder.pid} on .*still writing it"):
-            sft(_cfg(run_dir), model=_model(tok), tokenizer=tok, dataset=demos)
+            train_sft(_cfg(run_dir), model=_model(tok), tokenizer=tok, dataset=demos)
         assert time.perf_counter() - t0 < 10  # at once, no waiting for the other run
         assert not (run_dir / "run.json").exists() and not (run_dir / "metrics.jsonl").exists()
         assert main(["sft", "--run-dir", str(run_dir), "--steps", "1", "--no-progress"]) == 2
@@ -75,7 +75,7 @@ def test_a_second_trainer_on_a_locked_directory_fails_at_once(tok, demos, tmp_pa
         holder.stdin.close()
         holder.wait(timeout=30)
     # the holder has exited: the operating system released its lock
-    _, history = sft(_cfg(run_dir), model=_model(tok), tokenizer=tok, dataset=demos)
+    history = train_sft(_cfg(run_dir), model=_model(tok), tokenizer=tok, dataset=demos).history
     assert [h["step"] for h in history] == [1, 2, 3, 4]
     assert not (run_dir / "run.lock").exists()  # released and removed when the loop ended
 
@@ -92,33 +92,33 @@ def test_the_lock_is_held_while_the_run_writes(tok, demos, tmp_path, monkeypatch
         return real(model, batch)
 
     monkeypatch.setattr(sft_module, "sft_step", step)
-    sft(_cfg(tmp_path / "run", steps=1), model=_model(tok), tokenizer=tok, dataset=demos)
+    train_sft(_cfg(tmp_path / "run", steps=1), model=_model(tok), tokenizer=tok, dataset=demos)
     assert seen and seen[0][0] != 0 and "RunDirError" in seen[0][1] and "is in use by" in seen[0][1]
 
 
 def test_a_finished_directory_is_never_reused_without_resume(tok, demos, tmp_path):
     run_dir = tmp_path / "run"
-    sft(_cfg(run_dir), model=_model(tok), tokenizer=tok, dataset=demos)
+    train_sft(_cfg(run_dir), model=_model(tok), tokenizer=tok, dataset=demos)
     record, metrics = (run_dir / "run.json").read_text(), (run_dir / "metrics.jsonl").read_text()
     weights = (run_dir / "checkpoint" / "model.safetensors").read_bytes()
     assert json.loads(record)["status"] == "finished"
     with pytest.raises(RunDirError, match=r"already holds a run \(finished, last checkpoint at step 4\); pass "
                                           r"--resume to continue it"):
-        sft(_cfg(run_dir, lr=5e-3), model=_model(tok, seed=1), tokenizer=tok, dataset=demos)
+        train_sft(_cfg(run_dir, lr=5e-3), model=_model(tok, seed=1), tokenizer=tok, dataset=demos)
     assert (run_dir / "run.json").read_text() == record and (run_dir / "metrics.jsonl").read_text() == metrics
     assert (run_dir / "checkpoint" / "model.safetensors").read_bytes() == weights
 
 
 def test_resume_must_match_the_recorded_config_and_records_bookkeeping_changes(tok, demos, tmp_path):
     run_dir = tmp_path / "run"
-    sft(_cfg(run_dir, save_every=2), model=_model(tok), tokenizer=tok, dataset=demos)
+    train_sft(_cfg(run_dir, save_every=2), model=_model(tok), tokenizer=tok, dataset=demos)
     with pytest.raises(ConfigError, match=r"the config differs from the one the run was started with \(--batch-size "
                                           r"was 4, now 8; --lr was 0.001, now 0.005\)"):
-        sft(_cfg(run_dir, resume=True, lr=5e-3, batch_size=8), model=_model(tok), tokenizer=tok, dataset=demos)
+        train_sft(_cfg(run_dir, resume=True, lr=5e-3, batch_size=8), model=_model(tok), tokenizer=tok, dataset=demos)
     other = demos.select(range(16))
     with pytest.raises(ConfigError, match="the training data changed since the run started"):
-        sft(_cfg(run_dir, resume=True, save_every=2), model=_model(tok), tokenizer=tok, dataset=other)
-    sft(_cfg(run_dir, resume=True, progress=True, save_every=0), model=_model(tok), tokenizer=tok, dataset=demos)
+        train_sft(_cfg(run_dir, resume=True, save_every=2), model=_model(tok), tokenizer=tok, dataset=other)
+    train_sft(_cfg(run_dir, resume=True, progress=True, save_every=0), model=_model(tok), tokenizer=tok, dataset=demos)
     record = json.loads((run_dir / "run.json").read_text())
     assert record["resumed"] is True and record["status"] == "finished"
     assert record["config"]["save_every"] == 2  # the record keeps the config the run was started with ...
@@ -143,7 +143,7 @@ def test_checkpoint_files_are_fsynced_before_the_rename(tok, tmp_path, monkeypat
 def test_a_crash_while_replacing_a_checkpoint_never_blocks_a_resume(tok, demos, tmp_path, monkeypatch, crash_at):
     """Kill the replacement of step 2's checkpoint by step 4's at each point; the next run resumes and saves."""
     run_dir = tmp_path / "run"
-    sft(_cfg(run_dir, steps=2), model=_model(tok), tokenizer=tok, dataset=demos)
+    train_sft(_cfg(run_dir, steps=2), model=_model(tok), tokenizer=tok, dataset=demos)
     run = RunDir(run_dir)
     calls = []
 
@@ -164,7 +164,7 @@ def test_a_crash_while_replacing_a_checkpoint_never_blocks_a_resume(tok, demos, 
     kept = last_checkpoint(run)
     step = json.loads((kept / "trainer_state.json").read_text())["step"]
     assert step == (2 if crash_at in (1, 2) else 4)  # a complete checkpoint, old or new, whatever the moment
-    sft(_cfg(run_dir, steps=2, resume=True), model=_model(tok, seed=9), tokenizer=tok, dataset=demos)  # no OSError
+    train_sft(_cfg(run_dir, steps=2, resume=True), model=_model(tok, seed=9), tokenizer=tok, dataset=demos)  # no OSError
     assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".")) == []  # leftovers cleaned up
     assert json.loads((run_dir / "checkpoint" / "trainer_state.json").read_text())["step"] == 2
 
@@ -181,11 +181,11 @@ def test_a_leftover_temporary_checkpoint_is_removed(tok, tmp_path):
 @pytest.mark.parametrize("damage", ["model.safetensors", "optimizer.pt", "trainer_state.json"])
 def test_a_damaged_checkpoint_names_the_file_and_how_to_recover(tok, demos, tmp_path, capsys, damage):
     run_dir = tmp_path / "run"
-    sft(_cfg(run_dir, steps=4, save_every=2), model=_model(tok), tokenizer=tok, dataset=demos)
+    train_sft(_cfg(run_dir, steps=4, save_every=2), model=_model(tok), tokenizer=tok, dataset=demos)
     file = run_dir / "checkpoint" / damage
     file.write_bytes(file.read_bytes()[: len(file.read_bytes()) // 2])  # a disk that filled up mid-write
     with pytest.raises(CheckpointError) as info:
-        sft(_cfg(run_dir, steps=4, save_every=2, resume=True), model=_model(tok), tokenizer=tok, dataset=demos)
+        train_sft(_cfg(run_dir, steps=4, save_every=2, resume=True), model=_model(tok), tokenizer=tok, dataset=demos)
     msg = str(info.value)
     assert msg.startswith(f"{file}: the checkpoint file is damaged or incomplete")
     assert f"delete {run_dir / 'checkpoint'} and run again with --resume" in msg
@@ -195,11 +195,11 @@ def test_recovery_from_a_damaged_checkpoint_as_the_message_says(tok, demos, tmp_
     import shutil
 
     run_dir = tmp_path / "run"
-    sft(_cfg(run_dir, steps=4, save_every=2), model=_model(tok), tokenizer=tok, dataset=demos)
+    train_sft(_cfg(run_dir, steps=4, save_every=2), model=_model(tok), tokenizer=tok, dataset=demos)
     (run_dir / "checkpoint" / "model.safetensors").write_bytes(b"\0" * 100)
     shutil.rmtree(run_dir / "checkpoint")  # what the message says to do
-    _, history = sft(_cfg(run_dir, steps=4, save_every=2, resume=True), model=_model(tok), tokenizer=tok,
-                     dataset=demos)
+    history = train_sft(_cfg(run_dir, steps=4, save_every=2, resume=True), model=_model(tok), tokenizer=tok,
+                     dataset=demos).history
     assert [h["step"] for h in history] == [1, 2, 3, 4]
     assert [r["step"] for r in RunDir(run_dir).read_metrics()] == [1, 2, 3, 4]  # no rows counted twice
 

@@ -88,7 +88,7 @@ def test_trainer_config_switches_on_lora_and_checkpointing(tmp_path):
     only them, and load_policy gives back the merged model with the trained model's log-probs."""
     from prefkit.core import DATA_DIR
     from prefkit.data import load_preferences
-    from prefkit.train import DPOConfig, dpo
+    from prefkit.train import DPOConfig, train_dpo
     from prefkit.train.loop import CHECKPOINT
 
     torch.set_num_threads(1)
@@ -98,9 +98,10 @@ def test_trainer_config_switches_on_lora_and_checkpointing(tmp_path):
     cfg = DPOConfig(data=prefs, steps=3, batch_size=8, lr=1e-2, warmup_steps=0, log_every=1, lora_r=4,
                     gradient_checkpointing=True, eval_samples_per_prompt=0, progress=False,
                     output_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
-    model, history = dpo(cfg, model=base, tokenizer=tok, dataset=pairs)
+    result = train_dpo(cfg, model=base, tokenizer=tok, dataset=pairs)
+    model, history = result.model, result.history
     assert history[-1]["loss"] < history[0]["loss"]  # step 1 is log 2: only the adapters can have moved it
-    ckpt = model.prefkit_run.path / CHECKPOINT
+    ckpt = result.run.path / CHECKPOINT
     assert (ckpt / "adapter_model.safetensors").exists() and not (ckpt / "model.safetensors").exists()
     merged, _ = load_policy(ckpt)
     batch = encode_responses(tok, PROMPTS, RESPONSES)

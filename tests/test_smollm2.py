@@ -187,7 +187,7 @@ def test_dpo_with_the_defaults_it_gets_raises_held_out_margins_and_stays_english
     import copy
 
     from prefkit.data import load_preferences
-    from prefkit.train import DPOConfig, dpo
+    from prefkit.train import DPOConfig, train_dpo
     from prefkit.train.dpo import policy_logps
     from prefkit.train.pairs import encode_pairs
 
@@ -200,10 +200,10 @@ def test_dpo_with_the_defaults_it_gets_raises_held_out_margins_and_stays_english
     held = load_preferences("data/assistant/prefs/clean", "test[:16]")
     cfg = DPOConfig(steps=4, batch_size=4, max_length=64, warmup_steps=0, log_every=1, progress=False,
                     output_dir=str(tmp_path / "runs"))
-    trained, _ = dpo(cfg, model=policy, tokenizer=tok, dataset=train)
-    record = trained.prefkit_run.read_record()
+    trained = train_dpo(cfg, model=policy, tokenizer=tok, dataset=train)
+    record = trained.record()
     assert record["recipe"] == "pretrained" and record["config"]["lr"] == 1e-6
-    assert record["config"]["eval_samples_per_prompt"] == 0 and not (trained.prefkit_run.path / "eval.json").exists()
+    assert record["config"]["eval_samples_per_prompt"] == 0 and not (trained.run_dir / "eval.json").exists()
     tensors = encode_pairs(tok, held["prompt"], held["chosen"], held["rejected"], max_length=64)
     with torch.no_grad():
         lw, ll = (policy_logps(trained.eval(), tensors)[0] - policy_logps(ref, tensors)[0]).chunk(2)

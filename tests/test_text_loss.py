@@ -14,7 +14,7 @@ from prefkit.cli import main
 from prefkit.data import DataError, DataWarning, load_preferences, row_sources
 from prefkit.models import EncodingStats, tokenize_rows
 from prefkit.models.encoding import UNKNOWN_RATE_WARN, unknown_token_id
-from prefkit.train import DPOConfig, dpo
+from prefkit.train import DPOConfig, train_dpo
 from prefkit.train.pairs import encode_preferences
 
 REPO = Path(__file__).resolve().parents[1]
@@ -160,7 +160,7 @@ def test_a_prompt_longer_than_max_length_stops_before_any_run_directory(tok, tmp
     cfg = _dpo_config(tmp_path, max_length=32)
     with pytest.raises(DataError, match=rf"{path}, line 2: the prompt is \d+ tokens and does not fit max_length=32"
                                         r".* Fix: raise --max-length above \d+, or shorten the prompt"):
-        dpo(cfg, model, tokenizer=tok, dataset=load_preferences(path))
+        train_dpo(cfg, model, tokenizer=tok, dataset=load_preferences(path))
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
@@ -169,7 +169,7 @@ def test_run_json_records_the_counts(tok, tmp_path, cut_file):
     model = tiny_world_lm(tok, hidden=16, layers=1)
     cfg = _dpo_config(tmp_path, max_length=max_length, on_truncate="drop")
     with pytest.warns(DataWarning):
-        dpo(cfg, model, tokenizer=tok, dataset=load_preferences(path))
+        train_dpo(cfg, model, tokenizer=tok, dataset=load_preferences(path))
     (run,) = (tmp_path / "runs").iterdir()
     enc = json.loads((run / "run.json").read_text())["encoding"]
     assert enc["dropped"] == len(cut) and enc["on_truncate"] == "drop"
@@ -279,13 +279,13 @@ def test_reward_eval_pairs_cut_at_max_length_are_counted_in_run_json(tmp_path):
     assert max_length > max(prompts) and 0 < len(cut) < len(longest)
     train = load_preferences(path).select([i for i, n in enumerate(longest) if n <= max_length])  # none cut
     with pytest.warns(DataWarning, match=rf"first: {path}, line {cut[0]}"):
-        model, _ = train_reward(_reward_config(tmp_path, max_length=max_length), model, rm_tok, dataset=train,
-                                eval_dataset=load_preferences(path))
-    record = json.loads((model.prefkit_run.path / "run.json").read_text())
+        run = train_reward(_reward_config(tmp_path, max_length=max_length), model, rm_tok, dataset=train,
+                           eval_dataset=load_preferences(path)).run
+    record = json.loads((run.path / "run.json").read_text())
     assert record["encoding"]["truncated"] == 0
     assert record["eval_encoding"]["first_truncated"] == f"{path}, line {cut[0]}"
     assert record["eval_encoding"]["truncated"] >= len(cut)
-    assert json.loads((model.prefkit_run.path / "eval.json").read_text())["n"] == 8
+    assert json.loads((run.path / "eval.json").read_text())["n"] == 8
 
 
 @pytest.mark.parametrize("rank, shown", [("0", 1), ("1", 0)])
@@ -319,13 +319,13 @@ def rl_policy():
 def test_rl_counts_responses_cut_at_max_new_tokens_in_one_warning_and_run_json(tmp_path, rl_policy):
     import copy
 
-    from prefkit.train.rl import rl
+    from prefkit.train.rl import train_rl
 
     policy, tok = rl_policy
     with pytest.warns(DataWarning, match=r"(\d+) of 8 sampled responses cut at max_new_tokens=3 \(first at step 1\), "
                                          r"kept and scored as cut. Raise --max-new-tokens"):
-        trained, _ = rl(_rl_config(tmp_path), copy.deepcopy(policy), tokenizer=tok)
-    sampling = json.loads((trained.prefkit_run.path / "run.json").read_text())["sampling"]
+        trained = train_rl(_rl_config(tmp_path), copy.deepcopy(policy), tokenizer=tok)
+    sampling = trained.record()["sampling"]
     assert sampling["responses"] == 8 and 0 < sampling["cut"] <= 8 and sampling["first_cut_step"] == 1
     assert sampling["max_new_tokens"] == 3 and sampling["on_truncate"] == "warn"
 
@@ -333,13 +333,14 @@ def test_rl_counts_responses_cut_at_max_new_tokens_in_one_warning_and_run_json(t
 def test_rl_drop_leaves_cut_responses_out_of_the_loss(tmp_path, rl_policy):
     import copy
 
-    from prefkit.train.rl import rl
+    from prefkit.train.rl import train_rl
 
     policy, tok = rl_policy
     with pytest.warns(DataWarning, match="left out of the loss"):
-        trained, history = rl(_rl_config(tmp_path, max_new_tokens=1, on_truncate="drop"), copy.deepcopy(policy),
+        result = train_rl(_rl_config(tmp_path, max_new_tokens=1, on_truncate="drop"), copy.deepcopy(policy),
                               tokenizer=tok)
-    sampling = json.loads((trained.prefkit_run.path / "run.json").read_text())["sampling"]
+        trained, history = result.model, result.history
+    sampling = json.loads((result.run.path / "run.json").read_text())["sampling"]
     assert sampling["cut"] == sampling["responses"] == 8  # one token: no response can end
     assert history[0]["loss"] == 0 and history[0]["grad_norm"] == 0  # every term masked: nothing to learn from
 
@@ -347,18 +348,18 @@ def test_rl_drop_leaves_cut_responses_out_of_the_loss(tmp_path, rl_policy):
 def test_rl_fail_stops_at_the_first_step_that_cuts_a_response(tmp_path, rl_policy):
     import copy
 
-    from prefkit.train.rl import rl
+    from prefkit.train.rl import train_rl
     from prefkit.train.validate import ConfigError
 
     policy, tok = rl_policy
     with pytest.raises(ConfigError, match=r"step 1: \d+ of 8 sampled responses were cut at --max-new-tokens 1 and "
                                           r"--on-truncate is 'fail'; raise --max-new-tokens"):
-        rl(_rl_config(tmp_path, max_new_tokens=1, on_truncate="fail"), copy.deepcopy(policy), tokenizer=tok)
+        train_rl(_rl_config(tmp_path, max_new_tokens=1, on_truncate="fail"), copy.deepcopy(policy), tokenizer=tok)
 
 
 def test_best_of_n_counts_cut_candidates_and_can_refuse_them(tmp_path, rl_policy):
     from prefkit.train.bon import BestOfNConfig, best_of_n
-    from prefkit.train.rewards import gold_reward_fn
+    from prefkit.train.scoring import gold_reward_fn
     from prefkit.train.validate import ConfigError
     from prefkit.worlds import assistant as world
 
@@ -367,13 +368,13 @@ def test_best_of_n_counts_cut_candidates_and_can_refuse_them(tmp_path, rl_policy
     cfg = dict(n=2, samples_per_prompt=2, max_new_tokens=1, output_dir=str(tmp_path / "runs"))
     with pytest.warns(DataWarning, match=r"12 of 12 candidates cut at max_new_tokens=1 \(first: prompt 1 .*\); "
                                          r"6 of 6 kept responses are cut"):
-        _, report = best_of_n(BestOfNConfig(**cfg), policy, tok, gold_reward_fn(), prompts=prompts)
+        report = best_of_n(BestOfNConfig(**cfg), policy, tok, reward_fn=gold_reward_fn(), prompts=prompts).report
     record = json.loads((Path(report["run_dir"]) / "run.json").read_text())
     assert record["sampling"]["cut"] == 12 and record["sampling"]["kept_cut"] == 6
     assert json.loads((Path(report["run_dir"]) / "eval.json").read_text())["sampling"] == record["sampling"]
     with pytest.raises(ConfigError, match=r"12 of 12 candidates were cut at --max-new-tokens 1 \(first: prompt 1"):
         best_of_n(BestOfNConfig(**cfg, on_truncate="fail", run_dir=str(tmp_path / "fail")), policy, tok,
-                  gold_reward_fn(), prompts=prompts)
+                  reward_fn=gold_reward_fn(), prompts=prompts)
     assert not (tmp_path / "fail").exists()
     with pytest.raises(ConfigError, match="on_truncate must be one of warn, fail"):
         BestOfNConfig(on_truncate="drop")

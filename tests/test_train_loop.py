@@ -9,7 +9,7 @@ import torch
 
 from prefkit.core import RunDir
 from prefkit.models import load_policy, score_responses
-from prefkit.train import SFTConfig, TrainingDiverged, sft
+from prefkit.train import SFTConfig, TrainingDiverged, train_sft
 from prefkit.train.loop import last_checkpoint, train_loop
 from world_models import tiny_world_lm, world_demos, world_tokenizer
 
@@ -33,12 +33,13 @@ def test_sft_learns_and_writes_a_complete_run_directory(tok, demos, tmp_path):
     cfg = SFTConfig(steps=30, batch_size=16, lr=3e-3, warmup_steps=3, log_every=10, output_dir=str(tmp_path),
                     progress=False)
     before = score_responses(_model(tok), tok, demos["prompt"][:16], demos["completion"][:16]).mean()
-    model, history = sft(cfg, model=_model(tok), tokenizer=tok, dataset=demos)
+    result = train_sft(cfg, model=_model(tok), tokenizer=tok, dataset=demos)
+    model, history = result.model, result.history
     after = score_responses(model, tok, demos["prompt"][:16], demos["completion"][:16]).mean()
     assert after > before + 20  # summed log-prob of the demonstrations rose by a lot
     assert [h["step"] for h in history] == [10, 20, 30]
     assert history[-1]["loss"] < history[0]["loss"]
-    run = model.prefkit_run
+    run = result.run
     record = run.read_record()
     assert record["config"]["steps"] == 30 and record["data_version"].startswith("pd-")
     assert record["template"] == "default" and record["policy_version"].endswith("@step30")
@@ -58,8 +59,9 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tok, demos, tmp_path,
     sft_module = importlib.import_module("prefkit.train.sft")
 
     common = dict(steps=10, batch_size=8, lr=2e-3, warmup_steps=2, log_every=1, progress=False)
-    full, full_hist = sft(SFTConfig(output_dir=str(tmp_path / "a"), **common), model=_model(tok), tokenizer=tok,
+    result = train_sft(SFTConfig(output_dir=str(tmp_path / "a"), **common), model=_model(tok), tokenizer=tok,
                           dataset=demos)
+    full, full_hist = result.model, result.history
     run_dir = tmp_path / "b"
     real_step, calls = sft_module.sft_step, []
 
@@ -71,14 +73,15 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tok, demos, tmp_path,
 
     monkeypatch.setattr(sft_module, "sft_step", crashing_step)
     with pytest.raises(KeyboardInterrupt):
-        sft(SFTConfig(run_dir=str(run_dir), save_every=5, **common), model=_model(tok), tokenizer=tok, dataset=demos)
+        train_sft(SFTConfig(run_dir=str(run_dir), save_every=5, **common), model=_model(tok), tokenizer=tok, dataset=demos)
     monkeypatch.setattr(sft_module, "sft_step", real_step)
     ckpt = last_checkpoint(RunDir(run_dir))
     assert json.loads((ckpt / "trainer_state.json").read_text())["step"] == 5
     assert [r["step"] for r in RunDir(run_dir).read_metrics()] == [1, 2, 3, 4, 5, 6, 7]
     # a fresh process: a differently initialized model, restored from the checkpoint
-    resumed, hist = sft(SFTConfig(run_dir=str(run_dir), resume=True, **common), model=_model(tok, seed=5),
+    result = train_sft(SFTConfig(run_dir=str(run_dir), resume=True, **common), model=_model(tok, seed=5),
                         tokenizer=tok, dataset=demos)
+    resumed, hist = result.model, result.history
     assert [h["step"] for h in hist] == [6, 7, 8, 9, 10]
     assert [r["step"] for r in RunDir(run_dir).read_metrics()] == list(range(1, 11))
     for a, b in zip(hist, full_hist[5:]):

@@ -2,7 +2,7 @@
 
 Lab 2 trains a Bradley-Terry head on these features (exercises 2.4 and 2.5), and its checkers train the student's
 head and step on the same features of a few shipped pairs. ``prefkit.train.reward`` reads the same hidden state
-(``prefkit.train.rewards.pooled_rewards``), but trains the backbone too.
+(``prefkit.train.scoring.pooled_rewards``), but trains the backbone too.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 
 from ..models.logps import position_ids_from_mask
 from ..train.pairs import encode_pairs
-from ..train.rewards import last_token_index
+from ..train.scoring import last_token_index
 
 
 @torch.no_grad()

@@ -36,11 +36,11 @@ from ..evaluate.reward_audit import calibration, longer_answer_accuracy
 from ..evaluate.templates import format_template_table, template_overfit, template_table
 from ..models import DecoderConfig, load_policy
 from ..train.bon import best_of_n_curve, sample_candidates
-from ..train.dpo import DPOConfig, dpo
+from ..train.dpo import DPOConfig, train_dpo
 from ..train.pairs import resolve_data
 from ..train.reward import RewardConfig, train_reward
-from ..train.rewards import reward_fn
-from ..train.rl import RLConfig, rl
+from ..train.scoring import reward_fn
+from ..train.rl import RLConfig, train_rl
 from ..worlds import assistant as world
 from .report import draw_figures, format_tour, make_tables, write_report
 
@@ -106,20 +106,21 @@ def _ns(max_n: int) -> list[int]:
 
 
 def _audit_reward_model(rm, tok, test) -> dict:
-    """The reward-model audit on held-out pairs (eval.json's numbers plus calibration and the length baseline)."""
-    ev = json.loads(rm.prefkit_run.eval_path.read_text())
-    score = reward_fn(rm, tok)
+    """The reward-model audit (``rm`` a TrainResult) on held-out pairs: eval.json's numbers plus calibration and
+    the length baseline."""
+    ev = rm.eval()
+    score = reward_fn(rm.model, tok, name=str(rm.run_dir))
     r_w = score(test["prompt"], test["chosen"])
     r_l = score(test["prompt"], test["rejected"])
     cal = calibration(r_w, r_l)
     diff = r_w - r_l
-    record = rm.prefkit_run.read_record()
+    record = rm.record()
     return {"accuracy": ev["accuracy"], "accuracy_ceiling": ev.get("accuracy_ceiling"),
             "accuracy_stderr": float(np.sqrt(ev["accuracy"] * (1 - ev["accuracy"]) / ev["n"])),
             "accuracy/gold": ev.get("accuracy/gold"), "ece": cal.ece, "corr/reward_length": ev["corr/reward_length"],
             "longer_answer_accuracy": longer_answer_accuracy(test["chosen"], test["rejected"]),
             "n": ev["n"], "data_version": record["data_version"], "eval_data_version": record.get("eval_data_version"),
-            "run_dir": str(rm.prefkit_run.path), "policy_version": record.get("policy_version"),
+            "run_dir": str(rm.run_dir), "policy_version": record.get("policy_version"),
             "template": record.get("template"),
             "confidence": np.concatenate([1 / (1 + np.exp(-diff)), 1 / (1 + np.exp(diff))]).tolist(),
             "outcome": [1.0] * len(diff) + [0.0] * len(diff)}
@@ -166,7 +167,7 @@ def tour(config: TourConfig | None = None) -> dict:
             test_split = "test[:128]" if cfg.quick else "test"
             rcfg = RewardConfig(data=f"{PREFS}/{name}", steps=cfg.rm_steps, lr=1e-3, warmup_steps=5,
                                 eval_split=test_split, **steps_kw)
-            rms[name], _ = train_reward(rcfg)
+            rms[name] = train_reward(rcfg)
             test = load_preferences(resolve_data(f"{PREFS}/{name}"), test_split)
             res["reward_models"][name] = _audit_reward_model(rms[name], tok, test)
         clock("reward models", t0)
@@ -177,7 +178,7 @@ def tour(config: TourConfig | None = None) -> dict:
         t0 = time.perf_counter()
         ns = [n for n in _ns(cfg.bon_max_n) if n <= cfg.bon_pool]
         bon_prompts = [p.text for p in world.heldout_prompts()][::cfg.bon_prompts_every]
-        proxy = reward_fn(rms["length"], tok)
+        proxy = reward_fn(rms["length"].model, tok, name=str(rms["length"].run_dir))
         pool = sample_candidates(policy, tok, bon_prompts, cfg.bon_pool, proxy, seed=cfg.seed, decoder=decoder)
         common = dict(ns=ns, prompts=bon_prompts, samples_per_prompt=cfg.bon_pool, seed=cfg.seed)
         strip = lambda rows: [{k: v for k, v in r.items() if k != "gold_by_prompt"} for r in rows]  # noqa: E731
@@ -204,11 +205,11 @@ def tour(config: TourConfig | None = None) -> dict:
         t0 = time.perf_counter()
         for beta in cfg.dpo_betas:
             split = "train[:256]" if cfg.quick else "train"
-            model, _ = dpo(DPOConfig(beta=beta, steps=cfg.dpo_steps, split=split, data=resolve_data(f"{PREFS}/clean"),
-                                     eval_samples_per_prompt=0, **steps_kw),
-                           model=load_policy("assistant-sft", with_tokenizer=False), ref=ref, tokenizer=tok)
-            res["policies"][f"DPO beta={beta:g}"] = {**_evaluate(model, tok, ref, eval_prompts, ref_samples, cfg,
-                                                                 decoder), "run": _run_info(model.prefkit_run)}
+            run = train_dpo(DPOConfig(beta=beta, steps=cfg.dpo_steps, split=split,
+                                      data=resolve_data(f"{PREFS}/clean"), eval_samples_per_prompt=0, **steps_kw),
+                            load_policy("assistant-sft", with_tokenizer=False), tok, ref=ref)
+            res["policies"][f"DPO beta={beta:g}"] = {**_evaluate(run.model, tok, ref, eval_prompts, ref_samples, cfg,
+                                                                 decoder), "run": _run_info(run.run)}
         clock("DPO", t0)
         stages.update()
 
@@ -216,16 +217,17 @@ def tour(config: TourConfig | None = None) -> dict:
         stages.set_postfix_str("RL")
         t0 = time.perf_counter()
         for coef in cfg.rl_kl_coefs:
-            model, _ = rl(RLConfig(kl_coef=coef, steps=cfg.rl_steps, eval_samples_per_prompt=0, **steps_kw),
-                          ref=ref, tokenizer=tok, policy=load_policy("assistant-sft", with_tokenizer=False))
+            run = train_rl(RLConfig(kl_coef=coef, steps=cfg.rl_steps, eval_samples_per_prompt=0, **steps_kw),
+                           load_policy("assistant-sft", with_tokenizer=False), tok, ref=ref)
             res["policies"][f"RL gold kl_coef={coef:g}"] = {
-                **_evaluate(model, tok, ref, eval_prompts, ref_samples, cfg, decoder), "run": _run_info(model.prefkit_run)}
+                **_evaluate(run.model, tok, ref, eval_prompts, ref_samples, cfg, decoder), "run": _run_info(run.run)}
         if cfg.rl_proxy_steps:
-            model, history = rl(RLConfig(kl_coef=0.01, steps=cfg.rl_proxy_steps, eval_samples_per_prompt=0,
-                                         log_every=1, **steps_kw), ref=ref, tokenizer=tok, reward_fn=proxy,
-                                policy=load_policy("assistant-sft", with_tokenizer=False))
-            ev = _evaluate(model, tok, ref, eval_prompts, ref_samples, cfg, decoder)
-            res["policies"]["RL proxy kl_coef=0.01"] = {**ev, "run": _run_info(model.prefkit_run)}
+            run = train_rl(RLConfig(kl_coef=0.01, steps=cfg.rl_proxy_steps, eval_samples_per_prompt=0, log_every=1,
+                                    **steps_kw), load_policy("assistant-sft", with_tokenizer=False), tok, ref=ref,
+                           reward_fn=proxy)
+            history = run.history
+            ev = _evaluate(run.model, tok, ref, eval_prompts, ref_samples, cfg, decoder)
+            res["policies"]["RL proxy kl_coef=0.01"] = {**ev, "run": _run_info(run.run)}
             # "kl" here is the sequence KL (nats per response) that the overoptimization fit is stated in
             res["rl_proxy_history"] = [{k: r["kl/k1" if k == "kl" else k]
                                         for k in ("step", "reward", "gold", "kl", "completions/mean_length")}

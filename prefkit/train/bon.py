@@ -7,7 +7,7 @@ one table: as n grows the proxy keeps rising while the gold reward peaks and the
 Gao et al. 2023, "Scaling laws for reward model overoptimization"). The KL it spends is estimated from
 the rank of each kept response among fresh reference samples (``bon_estimators.bon_log_ratio``).
 
-    >>> records, report = best_of_n(BestOfNConfig(n=16), policy, tok, reward_fn(rm, tok))
+    >>> result = best_of_n(BestOfNConfig(n=16), policy, tok, reward_fn=reward_fn(rm, tok))   # result.samples, .report
     >>> rows = best_of_n_curve(policy, tok, reward_fn(rm, tok), ns=(1, 4, 16, 64))
 """
 from __future__ import annotations
@@ -29,7 +29,8 @@ from ..worlds import assistant as world
 from ..worlds.bandit import bon_kl_bound
 from .bon_estimators import bon_log_ratio, curve_for_prompt, mean_ci
 from .pairs import prompt_set
-from .rewards import RewardFn
+from .result import TrainResult
+from .scoring import RewardFn
 from .validate import NAME, OPTIONAL_NAME, OPTIONAL_PATH, PATH, ConfigError, Int, OneOf, PromptSet, Real, validate
 
 
@@ -115,14 +116,17 @@ def _tiebreak_rng(seed: int, name: str) -> np.random.Generator:
 
 
 # ------------------------------------------------------------------------------------------- decision rule
-def best_of_n(config: BestOfNConfig, policy, tokenizer, reward_fn: RewardFn, prompts: Sequence[str] | None = None):
-    """Keep the best of n samples, ``samples_per_prompt`` times per prompt; returns ``(records, report)``.
+def best_of_n(config: BestOfNConfig, model, tokenizer, *, reward_fn: RewardFn,
+              prompts: Sequence[str] | None = None) -> TrainResult:
+    """Keep the best of n samples of the policy ``model``, ``samples_per_prompt`` times per prompt; returns a
+    ``TrainResult`` with ``history == []`` (nothing is trained), ``samples`` and ``report``.
 
-    records: one dict per kept response (prompt, response, slice, topic, kind, gold, length, proxy), the
+    samples: one dict per kept response (prompt, response, slice, topic, kind, gold, length, proxy), the
     format ``prefkit.evaluate.summarize`` reads. report (also eval.json): ``summary`` by slice, ``proxy``,
     ``reference`` (the same numbers over all candidates: pi_ref itself, for free), ``kl_bound`` and
     ``kl/rank`` with its 95% CI over prompts. Writes run.json and eval.json (with every record).
     """
+    policy = model
     texts = _prompt_texts(prompts, config.prompts)
     n, s = config.n, config.samples_per_prompt
     cand = sample_candidates(policy, tokenizer, texts, n * s, reward_fn, config.seed, config.template,
@@ -173,7 +177,7 @@ def best_of_n(config: BestOfNConfig, policy, tokenizer, reward_fn: RewardFn, pro
                      chat_template=template_record(tokenizer, config.template), sampling=report["sampling"])
     run.write_eval({**report, "samples": records})
     report["run_dir"] = str(run.path)
-    return records, report
+    return TrainResult(policy, [], run, samples=records, report=report)
 
 
 def _sampling(cut: np.ndarray, texts: Sequence, config: BestOfNConfig) -> dict:
@@ -188,13 +192,9 @@ def _sampling(cut: np.ndarray, texts: Sequence, config: BestOfNConfig) -> dict:
 
 
 def _reward_name(reward_fn) -> str:
-    model = getattr(reward_fn, "model", None)
-    run = getattr(model, "prefkit_run", None)
-    if run is not None:
-        return str(run.path)
-    if model is not None:
-        return getattr(model.config, "_name_or_path", None) or type(model).__name__
-    return "gold" if reward_fn is world.gold_rewards else getattr(reward_fn, "__name__", repr(reward_fn))
+    if reward_fn is world.gold_rewards:
+        return "gold"
+    return getattr(reward_fn, "name", None) or getattr(reward_fn, "__name__", repr(reward_fn))
 
 
 # --------------------------------------------------------------------------------------------- n sweep

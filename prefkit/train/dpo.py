@@ -9,7 +9,7 @@ the reference-free ``simpo`` and ``orpo``. Chosen and rejected responses go thro
 pass (concatenated along the batch); pi_ref is frozen (eval mode, no gradients) and its log-probs are by
 default computed once and cached on disk (``refcache``). Metrics carry TRL's names.
 
-    >>> policy, history = dpo(DPOConfig())   # the laptop recipe: 80 steps on the clean assistant preferences
+    >>> result = train_dpo(DPOConfig())   # the laptop recipe: 80 steps on the clean assistant preferences
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core import seed_everything
 from ..data import data_version, load_preferences
 from ..losses import PREFERENCE_KINDS, implicit_reward, log_odds, orpo_loss, preference_loss, simpo_loss
 from ..models import DecoderConfig, EncodingStats, load_policy, prepare_for_training, token_logps
@@ -29,7 +28,8 @@ from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_preferences, resolve_data, select_pairs
 from .recipes import apply_recipe
 from .refcache import cached_reference_logps, module_hash
-from .start import check_config, quiet_other_ranks
+from .result import TrainResult
+from .start import begin, check_config, finish
 from .validate import NAME, OPTIONAL_PATH, PATH, Int, OneOf, Real, require
 
 KINDS = PREFERENCE_KINDS + ("simpo", "orpo")
@@ -175,8 +175,9 @@ def _frozen(model):
     return model
 
 
-def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
-    """Train a policy on preference pairs; returns ``(model, history)`` and writes a run directory.
+def train_dpo(config: DPOConfig, model=None, tokenizer=None, *, dataset=None, ref=None) -> TrainResult:
+    """Train a policy on preference pairs (``dataset`` overrides ``config.data``; ``ref`` is pi_ref, by default a
+    frozen copy of the model or ``config.reference``); writes a run directory and returns the ``TrainResult``.
 
     The run directory holds run.json (config, seed, data version, template, reference model and its weights
     hash, decoder, reference-cache entry), metrics.jsonl (loss, rewards/chosen, rewards/rejected,
@@ -185,12 +186,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     """
     from ..evaluate import evaluate_for_setting
 
-    seed_everything(config.seed)
-    quiet_other_ranks()  # under DDP the main process alone warns
-    if model is None:
-        model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
-    if tokenizer is None:
-        raise ValueError("pass the tokenizer together with the model")
+    model, tokenizer = begin(config, model, tokenizer, lambda: load_policy(config.model, dtype=config.torch_dtype()))
     eval_setting, eval_prompts, eval_pairs = config.eval_plan(tokenizer)
     config, recipe = apply_recipe(config, model, "dpo")
     ref_name = None if ref is None else getattr(ref.config, "_name_or_path", None) or "a reference model object"
@@ -216,9 +212,7 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
         base_model=model_name(model, config.model), reference_hash=ref_hash, kind=config.kind)
     main = accelerator.is_main_process  # under DDP only the main process writes the run directory
     if main:
-        run.update_record(eval_setting=eval_setting)
-    if main:
-        run.update_record(encoding=stats.as_dict())
+        run.update_record(eval_setting=eval_setting, encoding=stats.as_dict())
     if config.kind not in REFERENCE_FREE and config.precompute_ref:
         ids = {k: v for k, v in tensors.items() if k.endswith(("input_ids", "response_mask"))}
         ref.to(accelerator.device)
@@ -247,19 +241,16 @@ def dpo(config: DPOConfig, model=None, ref=None, tokenizer=None, dataset=None):
     model = prepare_for_training(model, config.lora_r, config.gradient_checkpointing)  # after pi_ref was copied
     history = train_loop(model, config, run, lambda i: select_pairs(tensors, order(i)), step_fn, tokenizer=tokenizer,
                          desc=f"dpo[{config.kind}]", main_metric="rewards/accuracies", accelerator=accelerator)
-    model.eval()
-    if main:
-        run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
-        if config.eval_samples_per_prompt > 0:
-            result = evaluate_for_setting(model, tokenizer, ref=ref, prompts=eval_prompts, setting=eval_setting,
-                                          samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
-                                          template=config.template, beta=config.beta,
-                                          pairs=eval_pairs)
-            run.write_eval(result)
-    accelerator.wait_for_everyone()
-    model.prefkit_run = run  # where this model's record lives, for the caller
-    return model, history
+
+    def evaluate():
+        if config.eval_samples_per_prompt <= 0:
+            return None
+        return evaluate_for_setting(model, tokenizer, ref=ref, prompts=eval_prompts, setting=eval_setting,
+                                    samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
+                                    template=config.template, beta=config.beta, pairs=eval_pairs)
+
+    return finish(config, run, model, history, accelerator, evaluate)
 
 
-__all__ = ["DPOConfig", "KINDS", "REFERENCE_FREE", "dpo", "dpo_step",
+__all__ = ["DPOConfig", "KINDS", "REFERENCE_FREE", "train_dpo", "dpo_step",
            "policy_logps", "reference_logps"]

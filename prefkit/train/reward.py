@@ -7,12 +7,12 @@ TRL's ``center_rewards_coefficient`` (Eisenstein et al. 2023, eq. 2): Bradley-Te
 so r is defined up to a constant per prompt, and the centering term pins its mean near 0.
 
 The reward model starts from the reference policy (``load_reward_model``: the policy's backbone plus a fresh
-one-output ``score`` head) and reads the head at the last real token (``rewards.pooled_rewards``). A reward
+one-output ``score`` head) and reads the head at the last real token (``scoring.pooled_rewards``). A reward
 model is a LEARNED PROXY: fit to the length-biased annotator it rewards padding, and best-of-n or RL against it
 can raise r while the gold reward r* falls (Goodhart; ``benchmarks/goodhart.py``).
 
-    >>> rm, history = train_reward(RewardConfig())          # clean labels; rm.prefkit_run holds eval.json
-    >>> r = reward_fn(rm, tok)                             # r(prompts, responses) -> (N,) array
+    >>> result = train_reward(RewardConfig())              # clean labels; result.eval() is eval.json
+    >>> r = reward_fn(result.model, tok, name=str(result.run_dir))   # r(prompts, responses) -> (N,) array
 
 Laptop recipe (the defaults: 150 steps of 32 pairs): about 3 min on a 2-core CPU with one torch thread.
 Held-out accuracy 0.75 on clean labels against a noise ceiling of 0.83 (0.82 on length-biased labels, where
@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core import seed_everything
 from ..data import data_version, load_preferences
 from ..evaluate.reward_audit import pair_scores
 from ..evaluate.reward_model import evaluate_reward_model
@@ -36,8 +35,9 @@ from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_preferences, resolve_data, select_pairs
 from .recipes import apply_recipe
-from .rewards import pooled_rewards
-from .start import check_config, quiet_other_ranks
+from .scoring import pooled_rewards
+from .result import TrainResult
+from .start import begin, check_config, finish
 from .validate import NAME, OPTIONAL_NAME, PATH, Int, OneOf, Real
 
 
@@ -159,8 +159,8 @@ def score_reward_pairs(model, tokenizer, dataset, template: str | None = "defaul
 
 
 # ------------------------------------------------------------------------------------------------ trainer
-def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None, eval_dataset=None):
-    """Fit a reward model to preference pairs; returns ``(model, history)`` and writes a run directory.
+def train_reward(config: RewardConfig, model=None, tokenizer=None, *, dataset=None, eval_dataset=None) -> TrainResult:
+    """Fit a reward model to preference pairs; writes a run directory and returns the ``TrainResult``.
 
     The run directory holds run.json (config, seed, data version, template, reference model the reward model
     starts from), metrics.jsonl (loss, accuracy, margin, rewards/chosen, rewards/rejected, mean_reward,
@@ -171,12 +171,8 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
     Both splits are encoded before the run directory is created, so a pair that cannot be used stops the run
     before it trains; what encoding cut is in run.json under ``encoding`` and ``eval_encoding``.
     """
-    seed_everything(config.seed)
-    quiet_other_ranks()  # under DDP the main process alone warns
-    if model is None:
-        model, tokenizer = load_reward_model(config.model, dtype=config.torch_dtype())
-    if tokenizer is None:
-        raise ValueError("pass the tokenizer together with the model")
+    model, tokenizer = begin(config, model, tokenizer,
+                             lambda: load_reward_model(config.model, dtype=config.torch_dtype()))
     config, recipe = apply_recipe(config, model, "reward")
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id  # HF's own forward refuses batches without one
@@ -209,21 +205,17 @@ def train_reward(config: RewardConfig, model=None, tokenizer=None, dataset=None,
     history = train_loop(model, config, run, lambda i: select_pairs(tensors, order(i)),
                          lambda m, b: reward_step(m, b, config), tokenizer=tokenizer, desc="reward",
                          main_metric="accuracy", accelerator=accelerator)
-    model.eval()
-    if main:
-        run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
-        if eval_dataset is not None:
-            scores = score_reward_pairs(model, tokenizer, eval_dataset, config.template, config.max_length,
-                                        config.eval_batch_size, config.use_margin, eval_tensors)
-            result = evaluate_reward_model(eval_dataset, scores["chosen"], scores["rejected"], scores["margin"])
-            run.write_eval({"split": config.eval_split, "data_version": data_version(eval_dataset), **result})
-    accelerator.wait_for_everyone()
-    model.prefkit_run = run  # where this model's record lives, for the caller
-    return model, history
+
+    def evaluate():
+        if eval_dataset is None:
+            return None
+        scores = score_reward_pairs(model, tokenizer, eval_dataset, config.template, config.max_length,
+                                    config.eval_batch_size, config.use_margin, eval_tensors)
+        result = evaluate_reward_model(eval_dataset, scores["chosen"], scores["rejected"], scores["margin"])
+        return {"split": config.eval_split, "data_version": data_version(eval_dataset), **result}
+
+    return finish(config, run, model, history, accelerator, evaluate)
 
 
-reward = train_reward
-"""``prefkit.train.reward``: the reward-model trainer under the short name of its siblings (sft, dpo, rl)."""
-
-__all__ = ["RewardConfig", "train_reward", "reward", "reward_step", "reward_loss", "pair_rewards",
+__all__ = ["RewardConfig", "train_reward", "reward_step", "reward_loss", "pair_rewards",
            "score_reward_pairs", "encode_reward_pairs"]

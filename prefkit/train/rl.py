@@ -27,8 +27,8 @@ Metric names follow TRL's RLOOTrainer where they exist, with its definitions: re
 response token, summed over the batch's tokens and divided by their number), entropy, completions/mean_length,
 completions/clipped_ratio; kl/k1 and kl/k3 are the per-sequence estimates (nats per response).
 
-    >>> policy, history = rl(RLConfig())                      # gold reward, laptop recipe
-    >>> policy, history = rl(RLConfig(reward_model="runs/reward-.../checkpoint", kl_coef=0.01))
+    >>> result = train_rl(RLConfig())                        # gold reward, laptop recipe
+    >>> result = train_rl(RLConfig(reward_model="runs/reward-.../checkpoint", kl_coef=0.01))
 
 Laptop recipe (the defaults: gold reward, kl_coef 0.05, 60 steps of 32 samples): about 100 s of training plus
 15 s of evaluation on a 2-core CPU with one torch thread; held-out gold -0.16 -> 0.47, KL 3.8 nats, benign
@@ -44,7 +44,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..core import seed_everything
 from ..data import DataWarning, data_version
 from ..data.read import SUFFIXES
 from ..losses import kl_estimate
@@ -54,10 +53,11 @@ from ..models.encoding import ON_TRUNCATE
 from ..worlds import assistant as world
 from .config import TrainConfig
 from .loop import BatchOrder, make_accelerator, model_name, start_run, train_loop
-from .start import quiet_other_ranks
+from .result import TrainResult
+from .start import begin, finish
 from .pairs import prompt_set
 from .recipes import apply_recipe
-from .rewards import gold_reward_fn, reward_fn as make_reward_fn
+from .scoring import gold_reward_fn, reward_fn as make_reward_fn
 from .validate import NAME, OPTIONAL_PATH, PATH, ConfigError, Int, OneOf, PromptSet, Real, check_template, require
 
 BASELINES = ("rloo", "mean", "none")
@@ -261,10 +261,11 @@ def _frozen(model):
     return model
 
 
-def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
-    """Optimize the policy against ``reward_fn`` (default: config.reward_model, else gold) with a KL penalty.
+def train_rl(config: RLConfig, model=None, tokenizer=None, *, ref=None, reward_fn=None) -> TrainResult:
+    """Optimize the policy ``model`` against ``reward_fn`` (default: config.reward_model, else gold) with a KL
+    penalty; ``ref`` is pi_ref (by default a frozen copy of the policy or ``config.reference``).
 
-    Returns ``(policy, history)``. The run directory holds run.json (config, seed, prompt-set version,
+    Returns the ``TrainResult``. The run directory holds run.json (config, seed, prompt-set version,
     template, reference model, reward, decoder), metrics.jsonl (one row per log_every steps: reward, gold, kl
     (TRL's: k1 per response token), kl/k1 and kl/k3 (per sequence, nats), rlhf_reward, entropy (nats per token,
     Monte Carlo), completions/mean_length, completions/clipped_ratio, refusal_rate, reward_std, loss, grad_norm,
@@ -275,12 +276,7 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     from ..evaluate import evaluate_for_setting
     from ..evaluate.setting import speaks_world
 
-    seed_everything(config.seed)
-    quiet_other_ranks()  # under DDP the main process alone warns
-    if policy is None:
-        policy, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
-    if tokenizer is None:
-        raise ValueError("pass the tokenizer together with the policy")
+    policy, tokenizer = begin(config, model, tokenizer, lambda: load_policy(config.model, dtype=config.torch_dtype()))
     eval_setting, eval_prompts, eval_pairs = config.eval_plan(tokenizer)
     if reward_fn is None and not config.reward_model and not speaks_world(tokenizer):
         raise ValueError("RL without a reward model optimizes the assistant world's gold reward, which only judges "
@@ -331,13 +327,12 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
     policy = prepare_for_training(policy, config.lora_r, config.gradient_checkpointing)  # after pi_ref was copied
     history = train_loop(policy, config, run, next_batch, step_fn, tokenizer=tokenizer, desc="rl", main_metric="gold",
                          accelerator=accelerator)
-    policy.eval()
-    if main:
-        run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path),
-                          sampling=_sampling_record(tally, config))
-        if tally["cut"]:
-            warnings.warn(_cut_warning(tally, config), DataWarning, stacklevel=2)
-    if main and config.eval_samples_per_prompt > 0:
+    if main and tally["cut"]:
+        warnings.warn(_cut_warning(tally, config), DataWarning, stacklevel=2)
+
+    def evaluate():
+        if config.eval_samples_per_prompt <= 0:
+            return None
         result = evaluate_for_setting(policy, tokenizer, ref=ref, prompts=eval_prompts, setting=eval_setting,
                                       samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
                                       template=config.template, decoder=None, pairs=eval_pairs,
@@ -346,10 +341,9 @@ def rl(config: RLConfig, policy=None, ref=None, tokenizer=None, reward_fn=None):
         if reward_name != "gold" and result["setting"] == "assistant":
             result["proxy"] = float(np.mean(reward([s["prompt"] for s in result["samples"]],
                                                    [s["response"] for s in result["samples"]])))
-        run.write_eval(result)
-    accelerator.wait_for_everyone()
-    policy.prefkit_run = run  # where this model's record lives, for the caller
-    return policy, history
+        return result
+
+    return finish(config, run, policy, history, accelerator, evaluate, sampling=_sampling_record(tally, config))
 
 
 def _sampling_record(tally: dict, config: RLConfig) -> dict:
@@ -369,8 +363,7 @@ def _cut_warning(tally: dict, config: RLConfig) -> str:
 def _name(reward_fn, config: RLConfig) -> str:
     if reward_fn is world.gold_rewards:
         return "gold"
-    run = getattr(getattr(reward_fn, "model", None), "prefkit_run", None)
-    return str(run.path) if run is not None else (config.reward_model or getattr(reward_fn, "__name__", "custom"))
+    return config.reward_model or getattr(reward_fn, "name", None) or getattr(reward_fn, "__name__", "custom")
 
 
-__all__ = ["RLConfig", "BASELINES", "rl", "rl_step", "rollout", "advantages", "policy_gradient_loss", "kl_penalty"]
+__all__ = ["RLConfig", "BASELINES", "train_rl", "rl_step", "rollout", "advantages", "policy_gradient_loss", "kl_penalty"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-from ..core import seed_everything
 from ..data import data_version, load_demonstrations, row_sources
 from ..models import EncodingStats, collate_rows, load_policy, prepare_for_training, sequence_logps
 from ..models.encoding import ON_TRUNCATE
@@ -16,7 +15,8 @@ from .config import TrainConfig
 from .loop import BatchOrder, model_name, start_run, train_loop
 from .pairs import encode_demonstrations
 from .recipes import apply_recipe
-from .start import check_config, quiet_other_ranks
+from .result import TrainResult
+from .start import begin, check_config, finish
 from .validate import NAME, PATH, Int, OneOf
 
 
@@ -49,14 +49,10 @@ def sft_step(model, batch):
     return loss, {"logps/completion": logps.mean().detach(), "num_tokens": n_tokens.float()}
 
 
-def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
-    """Fine-tune on demonstrations; returns ``(model, history)`` and writes a run directory."""
-    seed_everything(config.seed)
-    quiet_other_ranks()  # under DDP the main process alone warns
-    if model is None:
-        model, tokenizer = load_policy(config.model, dtype=config.torch_dtype())
-    if tokenizer is None:
-        raise ValueError("pass the tokenizer together with the model")
+def train_sft(config: SFTConfig, model=None, tokenizer=None, *, dataset=None) -> TrainResult:
+    """Fine-tune on demonstrations (``dataset`` overrides ``config.data``); writes a run directory and returns
+    the ``TrainResult``."""
+    model, tokenizer = begin(config, model, tokenizer, lambda: load_policy(config.model, dtype=config.torch_dtype()))
     eval_setting, eval_prompts, _ = config.eval_plan(tokenizer)  # no reference: no implicit reward
     dataset = dataset if dataset is not None else load_demonstrations(config.data)
     config, recipe = apply_recipe(config, model, "sft")
@@ -67,11 +63,8 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
     accelerator, run = start_run(config, "sft", tokenizer=tokenizer, recipe=recipe, data_version=data_version(dataset),
                                  template=config.template, reference=None, policy_version=None,
                                  base_model=model_name(model, config.model))
-    main = accelerator.is_main_process  # under DDP only the main process writes the run directory
-    if main:
-        run.update_record(eval_setting=eval_setting)
-    if main:
-        run.update_record(encoding=stats.as_dict())
+    if accelerator.is_main_process:  # under DDP only the main process writes the run directory
+        run.update_record(eval_setting=eval_setting, encoding=stats.as_dict())
     micro = config.batch_size // config.grad_accum
     order = BatchOrder(len(rows), micro, config.seed)
 
@@ -81,15 +74,14 @@ def sft(config: SFTConfig, model=None, tokenizer=None, dataset=None):
     model = prepare_for_training(model, config.lora_r, config.gradient_checkpointing)
     history = train_loop(model, config, run, next_batch, sft_step, tokenizer=tokenizer, desc="sft",
                          main_metric="logps/completion", accelerator=accelerator)
-    model.eval()
-    if main and config.eval_samples_per_prompt:
+
+    def evaluate():
+        if not config.eval_samples_per_prompt:
+            return None
         from ..evaluate import evaluate_for_setting
 
-        run.write_eval(evaluate_for_setting(model, tokenizer, prompts=eval_prompts, setting=eval_setting,
-                                            samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
-                                            template=config.template))
-    if main:
-        run.update_record(policy_version=f"{run.path.name}@step{config.steps}", run_dir=str(run.path))
-    accelerator.wait_for_everyone()
-    model.prefkit_run = run  # where this model's record lives, for the caller
-    return model, history
+        return evaluate_for_setting(model, tokenizer, prompts=eval_prompts, setting=eval_setting,
+                                    samples_per_prompt=config.eval_samples_per_prompt, seed=config.seed,
+                                    template=config.template)
+
+    return finish(config, run, model, history, accelerator, evaluate)

@@ -1,4 +1,7 @@
-"""Starting a run: the config checked, the device found, the run directory claimed, run.json written.
+"""Starting and finishing a run: the config checked, the device found, the run directory claimed, run.json written.
+
+Every trainer has the same skeleton: ``begin`` (seed, model), encode its data, ``start_run``, ``train_loop``,
+``finish`` (policy version, eval.json, the ``TrainResult``).
 
 Everything that can reject a run happens here, before the run directory is created or touched:
 
@@ -15,14 +18,16 @@ import datetime as _dt
 import json
 import os
 import warnings
+from typing import Callable
 
 import torch
 
-from ..core import RunDir, _jsonable, autocast_dtype, get_device
+from ..core import RunDir, _jsonable, autocast_dtype, get_device, seed_everything
 from ..core_rundir import RunDirError, acquire, release, started
 from ..data import DataWarning
 from ..models.chat_template import template_record
 from .checkpoint import last_checkpoint, recover_checkpoints
+from .result import TrainResult
 from .validate import ConfigError, check_template, flag, validate
 
 BOOKKEEPING = ("resume", "run_dir", "output_dir", "progress", "device", "save_every", "cache_dir")
@@ -121,6 +126,32 @@ def check_config(cfg, tokenizer=None) -> None:
         check_template(tokenizer, cfg.template)
 
 
+def begin(cfg, model, tokenizer, load: Callable[[], tuple]) -> tuple:
+    """A trainer's first step: seed every generator, quiet the other ranks' data warnings, and ``load()`` the model
+    and tokenizer when no model is given; ``(model, tokenizer)``."""
+    seed_everything(cfg.seed)
+    quiet_other_ranks()  # under DDP the main process alone warns
+    if model is None:
+        model, tokenizer = load()
+    if tokenizer is None:
+        raise ValueError("pass the tokenizer together with the model")
+    return model, tokenizer
+
+
+def finish(cfg, run: RunDir, model, history: list[dict], accelerator,
+           evaluate: Callable[[], dict | None] | None = None, **record) -> TrainResult:
+    """A trainer's last step: the model to eval mode; on the main process run.json gets the policy version (and
+    ``record``) and eval.json what ``evaluate()`` returns (nothing for None); every rank waits; the result."""
+    model.eval()
+    if accelerator.is_main_process:
+        run.update_record(policy_version=f"{run.path.name}@step{cfg.steps}", run_dir=str(run.path), **record)
+        result = evaluate() if evaluate is not None else None
+        if result is not None:
+            run.write_eval(result)
+    accelerator.wait_for_everyone()
+    return TrainResult(model, history, run)
+
+
 def start_run(cfg, name: str, accelerator=None, *, tokenizer=None, **record):
     """``(accelerator, run)`` for a trainer: the Accelerator, the run directory every rank agrees on, and run.json.
 
@@ -179,5 +210,5 @@ def _share_verdict(error: Exception | None) -> None:
                                                                   f"{text}")
 
 
-__all__ = ["BOOKKEEPING", "quiet_other_ranks", "check_config", "make_accelerator", "create_run_dir", "model_name",
+__all__ = ["BOOKKEEPING", "begin", "finish", "quiet_other_ranks", "check_config", "make_accelerator", "create_run_dir", "model_name",
            "config_changes", "start_run"]

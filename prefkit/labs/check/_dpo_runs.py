@@ -81,6 +81,6 @@ def trainer_losses(policy, ref, tokenizer, pairs, steps: int, lr: float, beta: f
         cfg = DPOConfig(steps=steps, batch_size=len(pairs), lr=lr, beta=beta, warmup_steps=0, decay=False,
                         max_grad_norm=0.0, weight_decay=0.0, precompute_ref=False, max_length=MAX_LENGTH,
                         eval_samples_per_prompt=0, log_every=1, output_dir=out, progress=False)
-        _, history = dpo(cfg, model=copy.deepcopy(policy), ref=copy.deepcopy(ref), tokenizer=tokenizer,
-                         dataset=pairs)
+        history = train_dpo(cfg, model=copy.deepcopy(policy), ref=copy.deepcopy(ref), tokenizer=tokenizer,
+                         dataset=pairs).history
     return [row["loss"] for row in history]

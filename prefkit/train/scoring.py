@@ -64,8 +64,12 @@ def pooled_rewards(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
 
 
 def reward_fn(model, tokenizer, template: str | None = "default", batch_size: int = 256,
-              max_length: int | None = None) -> RewardFn:
+              max_length: int | None = None, name: str | None = None) -> RewardFn:
     """A reward function from a reward model: ``r(prompts, responses) -> (N,) array``, no gradients.
+
+    ``name`` is what run records call it (``reward`` in run.json of best-of-n and RL): pass the reward model's run
+    directory (``str(result.run_dir)``) for one trained in this process; by default the folder or hub name the
+    model was loaded from.
 
     Identical (prompt, response) pairs are scored once, so they get bit-identical rewards (best-of-n and its
     KL estimate treat equal rewards as ties), and the pairs are batched by length to waste little padding.
@@ -98,6 +102,7 @@ def reward_fn(model, tokenizer, template: str | None = "default", batch_size: in
         return scores[[where[k] for k in keys]]
 
     reward.model = model  # so a caller (rl) can move the reward model to its device
+    reward.name = name or getattr(model.config, "_name_or_path", None) or type(model).__name__
     return reward
 
 
