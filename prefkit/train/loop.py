@@ -239,7 +239,7 @@ class _Loop:
 
         One host read of one flag; the values are read only when it says something is not finite.
         """
-        losses = values[:, 0]                                                                   # (A,)
+        losses = values[:, 0].contiguous()                                                      # (A,)
         if self.world > 1:  # a NaN or inf on any rank shows on every rank, so every rank stops at the same step
             losses = self.accelerator.reduce(losses, reduction="sum")
         flags = [torch.isfinite(losses), torch.isfinite(norm.detach()).reshape(1).to(losses.device)]
