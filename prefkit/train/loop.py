@@ -225,9 +225,7 @@ class _Loop:
         self._guard(step, values, norm)
         self.optimizer.step()
         self.scheduler.step()
-        step_metrics = torch.zeros_like(values[0])
-        for row in values:  # in order, as the float sums did
-            step_metrics = step_metrics + row / cfg.grad_accum
+        step_metrics = self._step_mean(values)
         self.unchecked = (step, _weights_finite(self.named), step_metrics)
         if grad_norm is not None:
             step_metrics = torch.cat([step_metrics, grad_norm.detach().to(self.dtype).reshape(1)])
@@ -255,10 +253,15 @@ class _Loop:
                 loss = terms.pop("loss")
                 self._diverged(step, "loss", loss, terms)
         # the gradients are the same on every rank after DDP's all-reduce, so every rank stops together
-        step_metrics = torch.zeros_like(values[0])
+        self._diverged(step, "gradient norm", _to_host(norm.detach().float())[0],
+                       self._rank_mean(self._step_mean(values)))
+
+    def _step_mean(self, values: torch.Tensor) -> torch.Tensor:
+        """The (A, M) metrics of a step's micro-batches averaged into (M,), added in order as Python floats were."""
+        mean = torch.zeros_like(values[0])
         for row in values:
-            step_metrics = step_metrics + row / self.cfg.grad_accum
-        self._diverged(step, "gradient norm", _to_host(norm.detach().float())[0], self._rank_mean(step_metrics))
+            mean = mean + row / self.cfg.grad_accum
+        return mean
 
     def _check_weights(self) -> None:
         """Read the last update's weights flag (one host read) and stop the run if a weight is not finite."""
