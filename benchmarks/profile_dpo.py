@@ -33,7 +33,7 @@ PHASES = {
     "  backward": ("torch/_tensor.py", "backward"),
     "  optimizer step": ("torch/optim/adam.py", "adam"),
     "  gradient clipping": ("accelerate/accelerator.py", "clip_grad_norm_"),
-    "  non-finite weight check": ("prefkit/train/loop.py", "_non_finite_params"),
+    "  non-finite weight check": ("prefkit/train/loop.py", "_weights_finite"),
     "checkpoint write (save_checkpoint)": ("prefkit/train/checkpoint.py", "save_checkpoint"),
 }
 

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from prefkit.core import RunDir
 from prefkit.models import load_policy, score_responses
@@ -114,3 +117,78 @@ def test_nan_loss_stops_with_step_terms_and_cause_and_keeps_a_checkpoint(tok, tm
     assert kept is not None and json.loads((kept / "trainer_state.json").read_text())["step"] == 5
     assert str(kept) in msg
     del good
+
+
+_HOST_READS = ("tolist", "item", "__float__", "__int__", "__bool__", "numpy")
+
+
+def _count_host_reads(monkeypatch) -> list[str]:
+    """Record every copy of a tensor to the host made by prefkit/train/loop.py itself (a device sync on a GPU)."""
+    loop_file, calls = os.path.join("prefkit", "train", "loop.py"), []
+    for name in _HOST_READS:
+        def counted(self, *args, _real=getattr(torch.Tensor, name), _name=name, **kwargs):
+            if sys._getframe(1).f_code.co_filename.endswith(loop_file):
+                calls.append(_name)
+            return _real(self, *args, **kwargs)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return calls
+
+
+def _logsumexp_loss(m, batch):
+    return m(input_ids=batch["x"]).logits.float().logsumexp(-1).mean()
+
+
+def _ones(i):
+    return {"x": torch.ones(2, 4, dtype=torch.long), "i": i}
+
+
+def test_metrics_reach_the_host_only_when_a_row_is_logged(tok, tmp_path, monkeypatch):
+    """One host read per optimizer step (the guard's flag) and one per logged row, none per micro-batch."""
+    steps, accum = 6, 2
+    cfg = SFTConfig(steps=steps, batch_size=4, grad_accum=accum, lr=1e-3, log_every=3, progress=False)
+
+    def step_fn(m, batch):
+        return _logsumexp_loss(m, batch), {"micro": torch.tensor(float(batch["i"]))}
+
+    reads = _count_host_reads(monkeypatch)
+    history = train_loop(_model(tok), cfg, RunDir(tmp_path / "run"), _ones, step_fn, tokenizer=tok)
+    monkeypatch.undo()
+    assert [h["step"] for h in history] == [3, 6]
+    # the mean over micro-batches 0-5 and 6-11, summed on the device between two rows
+    assert [h["micro"] for h in history] == [2.5, 8.5]
+    assert all(h["grad_norm"] > 0 and h["loss"] > 0 for h in history)
+    assert len(reads) == steps + len(history), reads
+
+
+def test_a_nan_loss_on_a_step_that_logs_no_row_stops_there_before_its_update(tok, tmp_path):
+    common = dict(steps=20, batch_size=4, grad_accum=2, lr=1e-3, log_every=5, progress=False)
+
+    def step_fn(m, batch):
+        loss = _logsumexp_loss(m, batch)
+        if batch["i"] == 13:  # the second micro-batch of step 7
+            loss = loss * float("nan")
+        return loss, {"logps/chosen": -loss.detach()}
+
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(TrainingDiverged) as info:
+        train_loop(_model(tok), SFTConfig(**common), run, _ones, step_fn, tokenizer=tok)
+    msg = str(info.value)
+    assert msg.startswith("step 7: the loss is nan; loss terms {'logps/chosen': nan}")
+    assert [r["step"] for r in run.read_metrics()] == [5]
+    kept = last_checkpoint(run)
+    assert json.loads((kept / "trainer_state.json").read_text())["step"] == 6 and str(kept) in msg
+    # the weights kept are those after step 6, which the NaN did not update: a run without it, saved at step 6
+    def interrupted(m, batch):
+        if batch["i"] == 13:
+            raise KeyboardInterrupt
+        return _logsumexp_loss(m, batch), {"logps/chosen": torch.tensor(0.0)}
+
+    clean = RunDir(tmp_path / "clean")
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(_model(tok), SFTConfig(save_every=6, **common), clean, _ones, interrupted, tokenizer=tok)
+    same = last_checkpoint(clean)
+    assert json.loads((same / "trainer_state.json").read_text())["step"] == 6
+    a, b = load_file(str(kept / "model.safetensors")), load_file(str(same / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
