@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         quick_lr = dict(lr=1e-3, warmup_steps=5) if args.rm_steps <= 50 else {}
         trained = train_reward(RewardConfig(data="data/assistant/prefs/length", steps=args.rm_steps, seed=args.seed,
                                           progress=False, output_dir=out, **quick_lr))
-        rm, rm_eval = trained.model, trained.eval()
+        rm, rm_eval = trained.model, trained.read_eval()
         print(f"reward model on length-biased labels ({args.rm_steps} steps, {time.perf_counter() - t0:.0f} s): "
               f"held-out accuracy {rm_eval['accuracy']:.3f} (ceiling {rm_eval['accuracy_ceiling']:.3f}), "
               f"agreement with gold {rm_eval['accuracy/gold']:.3f}, corr(reward, length) "

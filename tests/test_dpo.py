@@ -194,7 +194,7 @@ def test_reference_logps_cache_is_hit_and_invalidated(shipped, pairs, tmp_path, 
     def run(name, data=pairs, ref=None, **kw):
         result = train_dpo(_cfg(tmp_path / name, steps=1, **kw), model=_copy(shipped)[0], ref=ref,
                            tokenizer=shipped[1], dataset=data)
-        return result.record()["ref_logps_cache"]
+        return result.read_record()["ref_logps_cache"]
 
     first = run("first")
     second = run("second")
@@ -282,8 +282,8 @@ def default_run(tmp_path_factory, recipe_cache):
 
 @pytest.mark.slow
 def test_dpo_recipe_beats_the_reference_on_held_out_prompts(default_run):
-    model, history, wall, cpu, _ = default_run
-    result = json.loads(result.run.eval_path.read_text())
+    model, history, wall, cpu, run = default_run
+    result = json.loads(run.eval_path.read_text())
     pol, ref = result["summary"], result["reference"]
     print(f"gold {pol['gold_reward']:.3f} vs {ref['gold_reward']:.3f}; benign refusal {pol['refusal_rate/benign']:.3f} "
           f"vs {ref['refusal_rate/benign']:.3f}; borderline {pol['refusal_rate/borderline']:.3f} vs "

@@ -178,13 +178,13 @@ def test_every_trainer_returns_one_result_that_points_at_its_run_directory(tmp_p
         assert isinstance(result, TrainResult), name
         assert result.run_dir == result.run.path and (result.run_dir / "checkpoint").is_dir(), name
         assert result.history == result.run.read_metrics() and [r["step"] for r in result.history] == [1, 2], name
-        assert result.record()["status"] == "finished" and result.record()["policy_version"].endswith("@step2"), name
-        assert not result.model.training and result.eval() == {}, name  # eval_samples_per_prompt=0: no eval.json
+        assert result.read_record()["status"] == "finished" and result.read_record()["policy_version"].endswith("@step2"), name
+        assert not result.model.training and result.read_eval() == {}, name  # eval_samples_per_prompt=0: no eval.json
         assert not hasattr(result.model, "prefkit_run"), name
     policy, tok = load_policy("assistant-sft")
     prompts = [p.text for p in world.heldout_prompts()][:3]
     bon = best_of_n(BestOfNConfig(n=2, output_dir=str(tmp_path / "bon")), policy, tok, reward_fn=gold_reward_fn(),
                     prompts=prompts)
     assert isinstance(bon, TrainResult) and bon.history == [] and bon.model is policy
-    assert bon.eval()["samples"] == bon.samples and bon.report["run_dir"] == str(bon.run_dir)
-    assert bon.record()["reward"] == "gold"
+    assert bon.read_eval()["samples"] == bon.samples and bon.report["run_dir"] == str(bon.run_dir)
+    assert bon.read_record()["reward"] == "gold"

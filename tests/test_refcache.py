@@ -66,7 +66,7 @@ def test_the_same_weights_under_another_config_get_their_own_cache_entry(change,
 
     def run(name, ref):
         result = train_dpo(_cfg(tmp_path / name), model=copy.deepcopy(policy), ref=ref, tokenizer=tok, dataset=pairs)
-        return result.record()["ref_logps_cache"]
+        return result.read_record()["ref_logps_cache"]
 
     first = run("first", copy.deepcopy(policy))
     second = run("second", other)
@@ -110,5 +110,5 @@ def test_reference_logps_are_computed_under_the_policys_autocast(shipped, pairs,
     # and a fp32 run of the same data does not read the bf16 entry
     _precision(monkeypatch, None)
     again = train_dpo(_cfg(tmp_path / "fp32"), model=copy.deepcopy(policy), tokenizer=tok, dataset=pairs)
-    info = again.record()["ref_logps_cache"]
+    info = again.read_record()["ref_logps_cache"]
     assert info["hit"] is False and info["precision"] == "fp32"

@@ -105,7 +105,7 @@ def test_a_cut_response_is_scored_without_an_end_token(ref):
 # --------------------------------------------------------------------------------------- against gold
 @pytest.mark.slow
 def test_rl_against_gold_raises_heldout_gold_over_the_reference(gold_runs, ref_samples):
-    gains = {coef: _paired_gain(ev, ref_samples) for coef, (_, _, ev) in gold_runs.items()}
+    gains = {coef: _paired_gain(ev, ref_samples) for coef, (_, _, ev, _) in gold_runs.items()}
     print("\nheld-out gold gain over pi_ref (mean, 95% CI):", gains)
     mean, (lo, _) = gains[0.01]
     assert lo > 0.2  # measured: +0.63 [0.49, 0.77] after 30 steps of 32 samples

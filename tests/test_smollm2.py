@@ -201,12 +201,12 @@ def test_dpo_with_the_defaults_it_gets_raises_held_out_margins_and_stays_english
     cfg = DPOConfig(steps=4, batch_size=4, max_length=64, warmup_steps=0, log_every=1, progress=False,
                     output_dir=str(tmp_path / "runs"))
     trained = train_dpo(cfg, model=policy, tokenizer=tok, dataset=train)
-    record = trained.record()
+    record = trained.read_record()
     assert record["recipe"] == "pretrained" and record["config"]["lr"] == 1e-6
     assert record["config"]["eval_samples_per_prompt"] == 0 and not (trained.run_dir / "eval.json").exists()
     tensors = encode_pairs(tok, held["prompt"], held["chosen"], held["rejected"], max_length=64)
     with torch.no_grad():
-        lw, ll = (policy_logps(trained.eval(), tensors)[0] - policy_logps(ref, tensors)[0]).chunk(2)
+        lw, ll = (policy_logps(trained.model.eval(), tensors)[0] - policy_logps(ref, tensors)[0]).chunk(2)
     h = float((lw - ll).mean())
     assert h > 0.05, h  # the held-out margin h rose from 0 (measured: 0.27 nats)
     text = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}], tokenize=False,

@@ -325,7 +325,7 @@ def test_rl_counts_responses_cut_at_max_new_tokens_in_one_warning_and_run_json(t
     with pytest.warns(DataWarning, match=r"(\d+) of 8 sampled responses cut at max_new_tokens=3 \(first at step 1\), "
                                          r"kept and scored as cut. Raise --max-new-tokens"):
         trained = train_rl(_rl_config(tmp_path), copy.deepcopy(policy), tokenizer=tok)
-    sampling = trained.record()["sampling"]
+    sampling = trained.read_record()["sampling"]
     assert sampling["responses"] == 8 and 0 < sampling["cut"] <= 8 and sampling["first_cut_step"] == 1
     assert sampling["max_new_tokens"] == 3 and sampling["on_truncate"] == "warn"
 

@@ -108,13 +108,13 @@ def _ns(max_n: int) -> list[int]:
 def _audit_reward_model(rm, tok, test) -> dict:
     """The reward-model audit (``rm`` a TrainResult) on held-out pairs: eval.json's numbers plus calibration and
     the length baseline."""
-    ev = rm.eval()
+    ev = rm.read_eval()
     score = reward_fn(rm.model, tok, name=str(rm.run_dir))
     r_w = score(test["prompt"], test["chosen"])
     r_l = score(test["prompt"], test["rejected"])
     cal = calibration(r_w, r_l)
     diff = r_w - r_l
-    record = rm.record()
+    record = rm.read_record()
     return {"accuracy": ev["accuracy"], "accuracy_ceiling": ev.get("accuracy_ceiling"),
             "accuracy_stderr": float(np.sqrt(ev["accuracy"] * (1 - ev["accuracy"]) / ev["n"])),
             "accuracy/gold": ev.get("accuracy/gold"), "ece": cal.ece, "corr/reward_length": ev["corr/reward_length"],

@@ -2,7 +2,7 @@
 
     >>> result = train_dpo(DPOConfig())
     >>> result.model, result.history[-1]["loss"], result.run_dir     # the model, its logged rows, its folder
-    >>> result.record()["data_version"], result.eval()["summary"]     # run.json and eval.json, read back
+    >>> result.read_record()["data_version"], result.read_eval()["summary"]     # run.json and eval.json, read back
 
 The run directory is the record of the run; the result only points at it, so what a caller reads is what a
 later reader of the folder reads. Best-of-n trains nothing: its result has ``history == []`` and carries its
@@ -34,11 +34,11 @@ class TrainResult:
         """The run directory (``prefkit eval RUN_DIR`` and ``load_*`` read it)."""
         return self.run.path
 
-    def record(self) -> dict:
+    def read_record(self) -> dict:
         """run.json: config, seed, data version, template, reference, status, ..."""
         return self.run.read_record()
 
-    def eval(self) -> dict:
+    def read_eval(self) -> dict:
         """eval.json: the held-out evaluation the trainer wrote ({} when it wrote none)."""
         path = self.run.eval_path
         return json.loads(path.read_text()) if path.exists() else {}

@@ -11,7 +11,7 @@ one-output ``score`` head) and reads the head at the last real token (``scoring.
 model is a LEARNED PROXY: fit to the length-biased annotator it rewards padding, and best-of-n or RL against it
 can raise r while the gold reward r* falls (Goodhart; ``benchmarks/goodhart.py``).
 
-    >>> result = train_reward(RewardConfig())              # clean labels; result.eval() is eval.json
+    >>> result = train_reward(RewardConfig())              # clean labels; result.read_eval() is eval.json
     >>> r = reward_fn(result.model, tok, name=str(result.run_dir))   # r(prompts, responses) -> (N,) array
 
 Laptop recipe (the defaults: 150 steps of 32 pairs): about 3 min on a 2-core CPU with one torch thread.

@@ -15,7 +15,7 @@ import torch
 from ...core import DATA_DIR
 from ...data import load_preferences
 from ...models import load_policy
-from ...train.dpo import DPOConfig, dpo, dpo_step
+from ...train.dpo import DPOConfig, dpo_step, train_dpo
 from ...train.pairs import encode_pairs
 
 PAIRS, MAX_LENGTH = 8, 128
