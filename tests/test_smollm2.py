@@ -213,5 +213,5 @@ def test_dpo_with_the_defaults_it_gets_raises_held_out_margins_and_stays_english
                                    add_generation_prompt=True)
     ids = tok(text, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
-        out = trained.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
+        out = trained.model.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
     assert "The capital of France is Paris" in tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
