@@ -73,6 +73,26 @@ def preference_loss(chosen_logratios: Tensor, rejected_logratios: Tensor, beta: 
     return torch.relu(1 - beta * h)  # (B,) hinge
 
 
+def preference_loss_minimum(beta: float, kind: str, eps: float = 0.0) -> float:
+    """argmin over the margin h of ``preference_loss`` for one pair, in closed form (inf: no finite minimum).
+
+    cdpo:  h* = log((1 - eps) / eps) / beta, where sigma(beta h*) = 1 - eps: the pair is as certain as labels
+           smoothed by eps deserve, and DPO's weight sigma(-beta h*) there is eps. eps = 0 is DPO: inf.
+    ipo:   h* = 1 / (2 beta), the target its squared loss regresses the margin to.
+    dpo, rdpo and hinge have no finite minimiser (dpo and rdpo keep falling; hinge is 0 from h = 1 / beta on,
+    so its smallest minimiser 1 / beta is returned). The margin explorer draws these points.
+    """
+    if kind == "cdpo":
+        return math.inf if eps <= 0 else math.log((1 - eps) / eps) / beta
+    if kind == "ipo":
+        return 1.0 / (2.0 * beta)
+    if kind == "hinge":
+        return 1.0 / beta
+    if kind in ("dpo", "rdpo"):
+        return math.inf
+    raise ValueError(f"unknown preference loss kind {kind!r}; choose one of {PREFERENCE_KINDS}")
+
+
 def simpo_loss(chosen_logps_avg: Tensor, rejected_logps_avg: Tensor, beta: float = 2.0, gamma: float = 0.5) -> Tensor:
     """SimPO: a reference-free, length-normalized margin loss.
 
@@ -165,6 +185,7 @@ __all__ = [
     "KL_KINDS",
     "bradley_terry_loss",
     "preference_loss",
+    "preference_loss_minimum",
     "simpo_loss",
     "log_odds",
     "orpo_odds_ratio_loss",

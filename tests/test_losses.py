@@ -354,3 +354,30 @@ def test_clear_errors_for_bad_inputs():
         preference_loss(z, z, 0.1, kind="dpo", eps=0.1)
     with pytest.raises(ValueError, match="unknown KL estimator 'k4'"):
         kl_estimate(z, z, kind="k4")
+
+
+@pytest.mark.parametrize("kind,beta,eps", [("cdpo", 0.5, 0.1), ("cdpo", 2.0, 0.3), ("ipo", 0.5, 0.0), ("ipo", 4.0, 0.0)])
+def test_the_closed_form_minimum_is_where_the_loss_is_smallest(kind, beta, eps):
+    """preference_loss_minimum against the loss itself: on a fine grid of margins the drawn loss is smallest at the
+    grid point next to h*, and the loss's derivative there is 0 (autograd)."""
+    from prefkit.losses import preference_loss_minimum
+
+    h_star = preference_loss_minimum(beta, kind, eps)
+    h = torch.linspace(h_star - 3, h_star + 3, 60001, dtype=torch.float64)
+    loss = preference_loss(h, torch.zeros_like(h), beta, kind, eps=eps)
+    assert abs(float(h[loss.argmin()]) - h_star) <= 1e-4
+    at = torch.tensor([h_star], dtype=torch.float64, requires_grad=True)
+    preference_loss(at, torch.zeros_like(at), beta, kind, eps=eps).sum().backward()
+    assert abs(float(at.grad)) < 1e-12
+
+
+def test_losses_without_a_finite_minimum_say_so():
+    from prefkit.losses import preference_loss_minimum
+
+    assert preference_loss_minimum(0.1, "dpo") == preference_loss_minimum(0.1, "cdpo", 0.0) == float("inf")
+    assert preference_loss_minimum(0.1, "rdpo", 0.2) == float("inf")
+    h = torch.tensor([preference_loss_minimum(0.5, "hinge") - 1e-6, 2.0, 5.0], dtype=torch.float64)
+    assert preference_loss(h, torch.zeros_like(h), 0.5, "hinge")[1:].abs().max() == 0  # zero from h = 1 / beta on
+    assert preference_loss(h, torch.zeros_like(h), 0.5, "hinge")[0] > 0
+    with pytest.raises(ValueError, match="unknown preference loss kind"):
+        preference_loss_minimum(0.1, "simpo")

@@ -17,24 +17,12 @@ import numpy as np
 import torch
 
 from prefkit import plots
-from prefkit.losses import PREFERENCE_KINDS, dpo_gradient_weight, preference_loss
+from prefkit.losses import PREFERENCE_KINDS, dpo_gradient_weight, preference_loss, preference_loss_minimum
 from prefkit.widgets.explorer import (Explorer, float_slider, headline_html, log_slider, one_torch_thread,
                                      readout_html)
 
 H_RANGE = (-4.0, 12.0)
 LOSS_YLIM = (-1.0, 4.0)
-
-
-def cdpo_minimum(beta, eps):
-    """argmin_h of the cDPO loss: log((1 - eps) / eps) / beta (inf for eps = 0, where cDPO is DPO)."""
-    if eps <= 0:
-        return float("inf")
-    return float(np.log((1 - eps) / eps) / beta)
-
-
-def ipo_minimum(beta):
-    """argmin_h of the IPO loss (h - 1/(2 beta))^2: h = 1 / (2 beta)."""
-    return 1.0 / (2.0 * beta)
 
 
 @dataclass
@@ -103,7 +91,7 @@ class MarginExplorer(Explorer):
         zero = torch.zeros_like(h)
         losses = {k: preference_loss(h, zero, beta, k, eps if k in ("cdpo", "rdpo") else 0.0).numpy()
                   for k in PREFERENCE_KINDS}
-        minima = {"cdpo": cdpo_minimum(beta, eps), "ipo": ipo_minimum(beta)}
+        minima = {"cdpo": preference_loss_minimum(beta, "cdpo", eps), "ipo": preference_loss_minimum(beta, "ipo")}
         self.state = MarginState(
             beta=beta, eps=eps, h=self.h, bt_prob=torch.sigmoid(beta * h).numpy(),
             grad_weight=dpo_gradient_weight(h, zero, beta).numpy(), losses=losses, minima=minima,
@@ -168,4 +156,4 @@ def margin_explorer(beta=0.5, eps=0.1, beta_range=(0.1, 5.0), points=321):
     return MarginExplorer(beta, eps, beta_range, points)
 
 
-__all__ = ["margin_explorer", "MarginExplorer", "MarginState", "cdpo_minimum", "ipo_minimum"]
+__all__ = ["margin_explorer", "MarginExplorer", "MarginState"]
