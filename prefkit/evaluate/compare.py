@@ -27,12 +27,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .rates import Z95
+from .reward_audit import _np
 
 _FLOOR = 1e-12  # a variance floor: a difference of two constant samples gets a finite z, never a division by zero
 
 
 def _values(x: ArrayLike, name: str) -> np.ndarray:
-    v = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64).reshape(-1)
+    v = _np(x).reshape(-1)
     if len(v) == 0:
         raise ValueError(f"{name} is empty: a comparison needs at least one value on each side")
     return v

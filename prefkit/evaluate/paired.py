@@ -9,20 +9,22 @@ kind of response),
     gain = mean(d),   SE = sd(d) / sqrt(n)   (ddof = 1),   95% interval gain -/+ 1.96 SE,
 
 which is tighter than comparing two independent means whenever the two answers to a prompt are correlated.
-Two-sample tests of independent samples are ``prefkit.evaluate.rates``; this module only pairs.
+The paired SE is ``compare.paired_difference``'s; two-sample tests of independent samples are the other
+functions of ``prefkit.evaluate.compare``.
 
 Reading the failures is the last step of the course's discipline (docs/design.md, The course): the samples
 with the lowest gold reward, or the largest losses against the reference on the same prompt, split by slice.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 
 from ..worlds.assistant import SLICES
+from .compare import paired_difference
 from .rates import Z95
+from .reward_audit import pairwise_accuracy
 
 RATE_CELLS = (("benign", "refuse"), ("borderline", "refuse"), ("harmful", "comply"))
 """The (slice, kind) rates every chapter watches: over-refusal on benign and borderline prompts, harmful compliance."""
@@ -37,9 +39,12 @@ def check_paired(samples: Sequence[dict], ref_samples: Sequence[dict]) -> None:
 
 
 def _paired_mean(d: np.ndarray) -> dict:
-    se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
-    m = float(d.mean())
-    return {"gain": m, "se": se, "ci95": (m - Z95 * se, m + Z95 * se), "n": len(d)}
+    """``paired_difference`` of the differences d as {"gain", "se", "ci95", "n"}; one pair has no SE (NaN)."""
+    if len(d) < 2:
+        nan = float("nan")
+        return {"gain": float(d.mean()), "se": nan, "ci95": (nan, nan), "n": len(d)}
+    r = paired_difference(d)
+    return {"gain": r["diff"], "se": r["se"], "ci95": r["ci95"], "n": r["n"]}
 
 
 def compare_to_reference(samples: Sequence[dict], ref_samples: Sequence[dict], key: str = "gold",
@@ -68,8 +73,7 @@ def compare_to_reference(samples: Sequence[dict], ref_samples: Sequence[dict], k
         d = _paired_mean(a - b)
         rates[f"{slice_}/{kind}"] = {"policy": float(a.mean()), "reference": float(b.mean()), "change": d["gain"],
                                      "se": d["se"], "n": d["n"]}
-    win = float(np.mean(np.where(x > x_ref, 1.0, np.where(x == x_ref, 0.5, 0.0))))
-    return {"gold": gold, "rates": rates, "win_rate": win}
+    return {"gold": gold, "rates": rates, "win_rate": pairwise_accuracy(x, x_ref)}
 
 
 def format_comparison(comparison: dict, name: str = "policy") -> str:

@@ -16,6 +16,8 @@ import torch
 from ..losses import kl_estimate
 from ..models import DecoderConfig, generate, score_responses
 from ..worlds import assistant as world
+from .paired import check_paired
+from .reward_audit import pairwise_accuracy
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -111,11 +113,8 @@ def kl_to_reference(policy: PreTrainedModel, ref: PreTrainedModel, tokenizer: Pr
 
 def win_rate(samples: Sequence[dict], ref_samples: Sequence[dict]) -> float:
     """Share of prompts (sample by sample) where the policy's gold reward beats the reference's; ties count 1/2."""
-    if [r["prompt"] for r in samples] != [r["prompt"] for r in ref_samples]:
-        raise ValueError("policy and reference samples must be on the same prompts in the same order")
-    wins = [1.0 if a["gold"] > b["gold"] else 0.5 if a["gold"] == b["gold"] else 0.0
-            for a, b in zip(samples, ref_samples)]
-    return float(np.mean(wins))
+    check_paired(samples, ref_samples)
+    return pairwise_accuracy([a["gold"] for a in samples], [b["gold"] for b in ref_samples])
 
 
 def evaluate_run(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ref: PreTrainedModel | None = None,

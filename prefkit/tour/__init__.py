@@ -205,11 +205,12 @@ def tour(config: TourConfig | None = None) -> dict:
         t0 = time.perf_counter()
         for beta in cfg.dpo_betas:
             split = "train[:256]" if cfg.quick else "train"
-            run = train_dpo(DPOConfig(beta=beta, steps=cfg.dpo_steps, split=split,
-                                      data=resolve_data(f"{PREFS}/clean"), eval_samples_per_prompt=0, **steps_kw),
-                            load_policy("assistant-sft", with_tokenizer=False), tok, ref=ref)
-            res["policies"][f"DPO beta={beta:g}"] = {**_evaluate(run.model, tok, ref, eval_prompts, ref_samples, cfg,
-                                                                 decoder), "run": _run_info(run.run)}
+            trained = train_dpo(DPOConfig(beta=beta, steps=cfg.dpo_steps, split=split,
+                                          data=resolve_data(f"{PREFS}/clean"), eval_samples_per_prompt=0, **steps_kw),
+                                load_policy("assistant-sft", with_tokenizer=False), tok, ref=ref)
+            res["policies"][f"DPO beta={beta:g}"] = {
+                **_evaluate(trained.model, tok, ref, eval_prompts, ref_samples, cfg, decoder),
+                "run": _run_info(trained.run)}
         clock("DPO", t0)
         stages.update()
 
@@ -217,17 +218,18 @@ def tour(config: TourConfig | None = None) -> dict:
         stages.set_postfix_str("RL")
         t0 = time.perf_counter()
         for coef in cfg.rl_kl_coefs:
-            run = train_rl(RLConfig(kl_coef=coef, steps=cfg.rl_steps, eval_samples_per_prompt=0, **steps_kw),
-                           load_policy("assistant-sft", with_tokenizer=False), tok, ref=ref)
+            trained = train_rl(RLConfig(kl_coef=coef, steps=cfg.rl_steps, eval_samples_per_prompt=0, **steps_kw),
+                               load_policy("assistant-sft", with_tokenizer=False), tok, ref=ref)
             res["policies"][f"RL gold kl_coef={coef:g}"] = {
-                **_evaluate(run.model, tok, ref, eval_prompts, ref_samples, cfg, decoder), "run": _run_info(run.run)}
+                **_evaluate(trained.model, tok, ref, eval_prompts, ref_samples, cfg, decoder),
+                "run": _run_info(trained.run)}
         if cfg.rl_proxy_steps:
-            run = train_rl(RLConfig(kl_coef=0.01, steps=cfg.rl_proxy_steps, eval_samples_per_prompt=0, log_every=1,
-                                    **steps_kw), load_policy("assistant-sft", with_tokenizer=False), tok, ref=ref,
-                           reward_fn=proxy)
-            history = run.history
-            ev = _evaluate(run.model, tok, ref, eval_prompts, ref_samples, cfg, decoder)
-            res["policies"]["RL proxy kl_coef=0.01"] = {**ev, "run": _run_info(run.run)}
+            trained = train_rl(RLConfig(kl_coef=0.01, steps=cfg.rl_proxy_steps, eval_samples_per_prompt=0,
+                                        log_every=1, **steps_kw),
+                               load_policy("assistant-sft", with_tokenizer=False), tok, ref=ref, reward_fn=proxy)
+            history = trained.history
+            ev = _evaluate(trained.model, tok, ref, eval_prompts, ref_samples, cfg, decoder)
+            res["policies"]["RL proxy kl_coef=0.01"] = {**ev, "run": _run_info(trained.run)}
             # "kl" here is the sequence KL (nats per response) that the overoptimization fit is stated in
             res["rl_proxy_history"] = [{k: r["kl/k1" if k == "kl" else k]
                                         for k in ("step", "reward", "gold", "kl", "completions/mean_length")}
