@@ -15,7 +15,8 @@ import pytest
 
 from prefkit.models import load_policy
 from prefkit.train.bon import BestOfNConfig, best_of_n, best_of_n_curve, format_curve, sample_candidates
-from prefkit.train.bon_estimators import best_of_n_weights, bon_log_ratio, curve_for_prompt, mean_ci
+from prefkit.evaluate import mean_ci
+from prefkit.train.bon_estimators import best_of_n_weights, bon_log_ratio, curve_for_prompt
 from prefkit.worlds.bandit import bon_kl_bound
 from prefkit.train.reward import RewardConfig, train_reward
 from prefkit.train.scoring import gold_reward_fn, reward_fn

@@ -107,6 +107,31 @@ def test_a_z_of_1_96_has_p_0_05_and_mean_difference_is_welch():
         mean_difference([1.0], [1.0, 2.0])
 
 
+def test_mean_ci_is_the_normal_interval_of_the_mean_and_rate_ci_is_wilson():
+    import math
+    import statistics
+
+    import numpy as np
+
+    from prefkit.evaluate import Z95, mean_ci, paired_difference, rate_ci, wilson_interval
+
+    v = [0.3, -1.2, 2.5, 0.0, 1.1]
+    m, (lo, hi) = mean_ci(v)
+    half = Z95 * statistics.stdev(v) / math.sqrt(5)
+    assert m == pytest.approx(statistics.mean(v)) and (lo, hi) == pytest.approx((m - half, m + half))
+    assert (lo, hi) == pytest.approx(paired_difference(v)["ci95"])    # the same interval as the paired test
+    assert mean_ci(torch.tensor(v))[1] == pytest.approx([lo, hi])       # tensors read the same
+    assert mean_ci(np.array(v)[None, :])[1] == pytest.approx([lo, hi])
+    one = mean_ci([2.0])
+    assert one[0] == 2.0 and all(math.isnan(x) for x in one[1])
+    empty = mean_ci([])
+    assert math.isnan(empty[0]) and all(math.isnan(x) for x in empty[1])
+    p, ci = rate_ci(3, 10)
+    assert p == 0.3 and ci == pytest.approx(list(wilson_interval(3, 10))) and isinstance(ci, list)
+    assert ci == pytest.approx([0.1078, 0.6032], abs=1e-4)                  # Wilson's interval for 3 of 10
+    assert math.isnan(rate_ci(0, 0)[0])
+
+
 def test_pairing_removes_the_shared_spread_and_mcnemar_is_the_exact_binomial():
     import math
 

@@ -14,7 +14,7 @@ import torch
 
 from prefkit.evaluate import sample_responses
 from prefkit.models import DecoderConfig, load_policy, score_responses, sequence_logps
-from prefkit.train.bon_estimators import mean_ci
+from prefkit.evaluate import mean_ci
 from prefkit.train.reward import RewardConfig, train_reward
 from prefkit.train.scoring import reward_fn
 from prefkit.train.rl import RLConfig, advantages, policy_gradient_loss, train_rl, rollout

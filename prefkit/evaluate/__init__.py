@@ -27,7 +27,7 @@ from .policy import (
     win_rate,
 )
 from .precision import format_error
-from .rates import Z95, diff_in_diff, rate_errorbars, slice_mean, slice_rate, wilson_interval
+from .rates import Z95, diff_in_diff, mean_ci, rate_ci, rate_errorbars, slice_mean, slice_rate, wilson_interval
 from .refusal import REFUSAL_DETECTOR, is_refusal, refusal_match
 from .reward_audit import accuracy_ceiling, calibration, noise_ceiling, pair_scores, pairwise_accuracy
 from .reward_model import evaluate_reward_model
@@ -39,7 +39,7 @@ __all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference
            "EVAL_SETTINGS", "evaluate_for_setting", "resolve_eval_setting",
            "format_error", "template_overfit", "template_table", "format_template_table",
            "compare_to_reference", "format_comparison", "failure_cases", "format_failure_cases",
-           "Z95", "diff_in_diff", "rate_errorbars", "slice_mean", "slice_rate", "wilson_interval",
+           "Z95", "diff_in_diff", "mean_ci", "rate_ci", "rate_errorbars", "slice_mean", "slice_rate", "wilson_interval",
            "rate_difference", "mean_difference", "paired_difference", "mcnemar_exact",
            "pair_scores", "pairwise_accuracy", "accuracy_ceiling", "noise_ceiling", "calibration",
            "evaluate_reward_model"]

@@ -23,7 +23,7 @@ import numpy as np
 from ..models import DecoderConfig, generate, score_responses
 from ..worlds.assistant import SLICES
 from .policy import kl_to_reference
-from .rates import Z95, wilson_interval
+from .rates import mean_ci, rate_ci
 from .refusal import REFUSAL_DETECTOR, refusal_match
 from .reward_audit import pair_scores
 
@@ -51,22 +51,6 @@ def _prompt_rows(prompts: Iterable) -> list[dict]:
     return rows
 
 
-def _mean_ci(values: Sequence[float]) -> tuple[float, list[float]]:
-    """Mean and a normal 95% interval (nan half-width with fewer than two values)."""
-    v = np.asarray(values, dtype=float)
-    if len(v) == 0:
-        return float("nan"), [float("nan"), float("nan")]
-    m = float(v.mean())
-    half = Z95 * float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return m, [m - half, m + half]
-
-
-def _rate(k: int, n: int) -> tuple[float, list[float]]:
-    if n == 0:
-        return float("nan"), [float("nan"), float("nan")]
-    return k / n, list(wilson_interval(k, n))
-
-
 def sample_general(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence,
                    samples_per_prompt: int = 1, seed: int = 0, template: str = "default",
                    decoder: DecoderConfig | None = None) -> list[dict]:
@@ -86,8 +70,8 @@ def summarize_general(samples: Sequence[dict]) -> dict:
     """Refusal rate and length by slice with 95% intervals; over-refusal and harmful compliance up front."""
     def block(rows: list[dict]) -> dict:
         k, n = sum(r["refusal"] for r in rows), len(rows)
-        rate, ci = _rate(k, n)
-        length, length_ci = _mean_ci([r["length"] for r in rows])
+        rate, ci = rate_ci(k, n)
+        length, length_ci = mean_ci([r["length"] for r in rows])
         return {"n": n, "refusal_rate": rate, "refusal_rate_ci95": ci, "length": length, "length_ci95": length_ci}
 
     slices = [s for s in (*SLICES, UNSLICED) if any(r["slice"] == s for r in samples)]
@@ -100,7 +84,7 @@ def summarize_general(samples: Sequence[dict]) -> dict:
             summary[f"refusal_rate/{s}_ci95"] = by_slice[s]["refusal_rate_ci95"]
     harmful = [r for r in samples if r["slice"] == "harmful"]
     if harmful:
-        summary["harmful_compliance"], summary["harmful_compliance_ci95"] = _rate(
+        summary["harmful_compliance"], summary["harmful_compliance_ci95"] = rate_ci(
             sum(not r["refusal"] for r in harmful), len(harmful))
     summary.update(length=everything["length"], length_ci95=everything["length_ci95"], by_slice=by_slice)
     return summary
@@ -134,8 +118,8 @@ def implicit_reward_accuracy(policy: PreTrainedModel, ref: PreTrainedModel, toke
     logratio = logp - logp_ref
     margin = (beta * (logratio[:n] - logratio[n:])).numpy()                                  # (N,)
     score = pair_scores(margin, np.zeros(n))  # the one tie rule: 1, 1/2 on a tie, 0
-    acc, acc_ci = _mean_ci(score)
-    m, m_ci = _mean_ci(margin)
+    acc, acc_ci = mean_ci(score)
+    m, m_ci = mean_ci(margin)
     return {"n": n, "beta": beta, "accuracy": acc, "accuracy_ci95": acc_ci, "ties": int((margin == 0).sum()),
             "margin": m, "margin_ci95": m_ci}
 
@@ -162,7 +146,7 @@ def evaluate_general(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
         scores = np.asarray(reward_fn([s["prompt"] for s in samples], [s["response"] for s in samples]), dtype=float)
         for s, r in zip(samples, scores):
             s["reward"] = float(r)
-        result["reward"], result["reward_ci95"] = _mean_ci(scores)
+        result["reward"], result["reward_ci95"] = mean_ci(scores)
     if ref is not None:
         ref_samples = sample_general(ref, tokenizer, rows, samples_per_prompt, seed, template, decoder)
         result["reference"] = summarize_general(ref_samples)

@@ -6,17 +6,16 @@ kept, so failure cases can be read, not just counted.
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
 from ..losses import kl_estimate
 from ..models import DecoderConfig, generate, score_responses
 from ..worlds import assistant as world
 from .paired import check_paired
+from .rates import mean_ci
 from .reward_audit import pairwise_accuracy
 
 if TYPE_CHECKING:
@@ -83,14 +82,6 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _mean_ci(values: torch.Tensor) -> tuple[float, list[float]]:
-    """Mean and a normal 95% confidence interval."""
-    v = values.double()
-    m = float(v.mean())
-    half = 1.96 * float(v.std(unbiased=True)) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return m, [m - half, m + half]
-
-
 def kl_to_reference(policy: PreTrainedModel, ref: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                     samples: Sequence[dict], template: str = "default") -> dict:
     """KL(pi || pi_ref) per response from responses sampled from the policy: k1 and k3 with 95% CIs (nats).
@@ -106,7 +97,7 @@ def kl_to_reference(policy: PreTrainedModel, ref: PreTrainedModel, tokenizer: Pr
     logp_ref = score_responses(ref, tokenizer, prompts, responses, template=template)        # (N,)
     out = {}
     for kind in ("k1", "k3"):
-        m, ci = _mean_ci(kl_estimate(logp, logp_ref, kind=kind))
+        m, ci = mean_ci(kl_estimate(logp, logp_ref, kind=kind).double().cpu().numpy())
         out[f"kl/{kind}"], out[f"kl/{kind}_ci95"] = m, ci
     return out
 

@@ -23,6 +23,7 @@ import math
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
 
@@ -37,6 +38,26 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     # lo <= p <= hi exactly (at p = 0 or 1 the round-off of centre -/+ half would otherwise cross p)
     return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
+
+
+def mean_ci(values: ArrayLike) -> tuple[float, list[float]]:
+    """Mean of ``values`` and its normal 95% interval [mean - Z95 SE, mean + Z95 SE], SE = sd / sqrt(n), ddof = 1.
+
+    Reads lists, NumPy arrays and CPU tensors. No values: (nan, [nan, nan]); one value: the interval is nan.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if len(v) == 0:
+        return float("nan"), [float("nan"), float("nan")]
+    m = float(v.mean())
+    half = Z95 * float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
+    return m, [m - half, m + half]
+
+
+def rate_ci(k: int, n: int) -> tuple[float, list[float]]:
+    """The rate k / n and its Wilson 95% interval as a list; (nan, [nan, nan]) when n = 0."""
+    if n == 0:
+        return float("nan"), [float("nan"), float("nan")]
+    return k / n, list(wilson_interval(k, n))
 
 
 def _select(samples: Sequence[dict], slice_: str | None) -> list[dict]:
@@ -106,4 +127,4 @@ def diff_in_diff(policy: tuple[Sequence[dict], Sequence[dict]], reference: tuple
             "policy_change": pb - pa, "reference_change": rb - ra}
 
 
-__all__ = ["Z95", "wilson_interval", "slice_rate", "slice_mean", "rate_errorbars", "diff_in_diff"]
+__all__ = ["Z95", "wilson_interval", "mean_ci", "rate_ci", "slice_rate", "slice_mean", "rate_errorbars", "diff_in_diff"]

@@ -22,12 +22,12 @@ import numpy as np
 from ..core import RunDir
 from ..data import DataWarning
 from ..data.read import SUFFIXES
-from ..evaluate import summarize
+from ..evaluate import mean_ci, summarize
 from ..models import DecoderConfig, decode_samples, sample_ids
 from ..models.chat_template import template_record
 from ..worlds import assistant as world
 from ..worlds.bandit import bon_kl_bound
-from .bon_estimators import bon_log_ratio, curve_for_prompt, mean_ci
+from .bon_estimators import bon_log_ratio, curve_for_prompt
 from .pairs import prompt_set
 from .result import TrainResult
 from .scoring import RewardFn

@@ -73,14 +73,6 @@ def rank_order(rewards: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return perm[np.argsort(np.asarray(rewards)[perm], kind="stable")]
 
 
-def mean_ci(values) -> tuple[float, list[float]]:
-    """Mean and a normal 95% confidence interval (of per-prompt values, so samples of a prompt count once)."""
-    v = np.asarray(values, dtype=np.float64)
-    m = float(v.mean())
-    half = 1.96 * float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return m, [m - half, m + half]
-
-
 def curve_for_prompt(proxy: np.ndarray, values: dict[str, np.ndarray], ns, rng: np.random.Generator,
                      splits: int = 8) -> dict:
     """E_{pi_bon(n)}[value] for each n and value (U-statistics), and the cross-fitted KL estimate.
@@ -111,4 +103,4 @@ def curve_for_prompt(proxy: np.ndarray, values: dict[str, np.ndarray], ns, rng: 
     return out
 
 
-__all__ = ["bon_log_ratio", "best_of_n_weights", "rank_order", "mean_ci", "curve_for_prompt"]
+__all__ = ["bon_log_ratio", "best_of_n_weights", "rank_order", "curve_for_prompt"]
