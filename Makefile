@@ -25,9 +25,10 @@ GRADE_ARGS ?=
 JOBS ?= 2
 # Offline, and one torch thread per process: two workers with two OpenMP threads each on two cores spin-wait
 # on each other. --dist loadfile keeps every file, and so every notebook's cells, in one worker (plain -n would
-# run one notebook's cells in two kernels). docs/design.md, Testing.
+# run one notebook's cells in two kernels); --no-loadscope-reorder deals the files out in the order
+# tests/conftest.py collects them, longest first. docs/design.md, Testing.
 TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1
-XDIST := $(if $(filter 0,$(JOBS)),-n 0,-n $(JOBS) --dist loadfile)
+XDIST := $(if $(filter 0,$(JOBS)),-n 0,-n $(JOBS) --dist loadfile --no-loadscope-reorder)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test test-fast check-env data student grade venv clean-venv tour model test-model

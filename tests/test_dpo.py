@@ -263,26 +263,62 @@ def recipe_cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("refcache"))
 
 
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory, recipe_cache):
-    """The laptop recipe exactly as shipped (DPOConfig() defaults), timed end to end with a cold cache."""
+STEP_BUDGET = 250
+"""The default recipe's whole cost (80 optimizer steps, the reference log-probs of 3000 pairs, sampling and scoring
+the held-out evaluation) in recipe-sized optimizer steps: 146 measured on 2026-12-04 (190 CPU-s, a step 1.30 s).
+The budget leaves room for the load on a shared machine changing between the probe and the run, and still fails
+a recipe that doubles its work; on a laptop core whose step takes 0.7 s it is under 3 minutes."""
+
+
+def _cpu_seconds() -> float:
     import resource
 
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _probe_step_seconds(shipped) -> float:
+    """CPU seconds of one DPO optimizer step of the recipe's size (32 pairs) on this machine, now.
+
+    The recipe's cost is counted in these steps, so the budget holds on a fast laptop and on a slow, shared CI
+    machine alike: under the full suite this fixture took 110 s on one 2-core machine and 215 s on another.
+    """
+    model = copy.deepcopy(shipped[0]).train()
+    batch = encode_pairs(shipped[1], *_columns(load_preferences(CLEAN, "train[:32]")))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    times = []
+    for _ in range(4):  # the first step warms the allocator up and is not counted
+        t0 = _cpu_seconds()
+        sums, _ = policy_logps(model, batch)
+        sums.sum().backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(_cpu_seconds() - t0)
+    return min(times[1:])
+
+
+def _columns(pairs) -> tuple[list, list, list]:
+    return list(pairs["prompt"]), list(pairs["chosen"]), list(pairs["rejected"])
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory, recipe_cache, shipped):
+    """The laptop recipe exactly as shipped (DPOConfig() defaults), timed end to end with a cold cache, and the
+    CPU time of one recipe-sized optimizer step measured just before it."""
     root = tmp_path_factory.mktemp("recipe")
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    t0 = time.perf_counter()
+    probe = _probe_step_seconds(shipped)
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
     result = train_dpo(DPOConfig(output_dir=str(root), cache_dir=recipe_cache, progress=False))
     model, history = result.model, result.history
-    wall = time.perf_counter() - t0
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    print(f"\ndefault DPO recipe: {wall:.0f} s wall, {cpu:.0f} s CPU, one thread (training + evaluation)")
-    return model, history, wall, cpu, result.run
+    wall, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+    print(f"\ndefault DPO recipe: {wall:.0f} s wall, {cpu:.0f} s CPU, one thread (training + evaluation); "
+          f"one optimizer step of 32 pairs: {probe:.2f} CPU-s, so the run costs {cpu / probe:.0f} steps")
+    return model, history, wall, cpu, result.run, probe
 
 
 @pytest.mark.slow
 def test_dpo_recipe_beats_the_reference_on_held_out_prompts(default_run):
-    model, history, wall, cpu, run = default_run
+    model, history, wall, cpu, run, probe = default_run
     result = json.loads(run.eval_path.read_text())
     pol, ref = result["summary"], result["reference"]
     print(f"gold {pol['gold_reward']:.3f} vs {ref['gold_reward']:.3f}; benign refusal {pol['refusal_rate/benign']:.3f} "
@@ -300,9 +336,9 @@ def test_dpo_recipe_beats_the_reference_on_held_out_prompts(default_run):
     assert _z_drop(ref["by_slice"]["benign"], pol["by_slice"]["benign"], "refusal_rate") > 2
     assert _z_drop(ref["by_slice"]["harmful"], pol["by_slice"]["harmful"], "compliance_rate") > 2
     assert _z_drop(ref["by_slice"]["borderline"], pol["by_slice"]["borderline"], "refusal_rate") > 0
-    # training + evaluation need less than 3 minutes of ONE core (CPU time: other jobs on a shared machine
-    # stretch the wall clock, not the work)
-    assert cpu < 180, f"{cpu:.0f} CPU-seconds ({wall:.0f} s wall)"
+    # training + evaluation cost at most STEP_BUDGET optimizer steps of 32 pairs, measured on this machine (CPU
+    # time: other jobs stretch the wall clock, not the work): under 3 minutes of one laptop core
+    assert cpu < STEP_BUDGET * probe, f"{cpu:.0f} CPU-seconds = {cpu / probe:.0f} steps of {probe:.2f} s ({wall:.0f} s wall)"
 
 
 @pytest.mark.slow
@@ -314,7 +350,7 @@ def test_kl_to_the_reference_falls_as_beta_grows(default_run, shipped, recipe_ca
     The comparison uses k1 = log pi/pi_ref: k3 adds pi_ref/pi - 1, whose tail explodes when the policy samples a
     response pi_ref prefers (one unlearned refusal scored 1056 nats), so its intervals are up to 10x wider.
     """
-    model, _, _, _, run = default_run
+    model, _, _, _, run, _ = default_run
     ref, tok = shipped
     default = json.loads(run.eval_path.read_text())
     kl = {0.1: (default["kl/k1"], default["kl/k1_ci95"], default["kl/k3"])}
