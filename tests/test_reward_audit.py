@@ -55,6 +55,30 @@ def test_deterministic_labels_make_an_over_confident_proxy(bandit):
     assert cal.ece > 5 * calibrated.ece
 
 
+def test_calibration_z_is_standard_normal_for_bradley_terry_labels_and_large_for_an_over_confident_model():
+    rng = np.random.default_rng(0)
+    zs = []
+    for _ in range(20):  # labels drawn from the model itself: calibrated by construction
+        a, b = rng.normal(0, 2, 4000), rng.normal(0, 2, 4000)
+        first_wins = rng.random(4000) < 1 / (1 + np.exp(-(a - b)))
+        cal = calibration(np.where(first_wins, a, b), np.where(first_wins, b, a))
+        zs.append(cal.z[cal.counts > 0])
+        # the z is the gap over the binomial SE that the predicted probabilities imply, bin by bin
+        p = np.concatenate([1 / (1 + np.exp(-(a - b))), 1 / (1 + np.exp(a - b))])  # both orientations of each pair
+        top = p >= 0.9  # the last bin, rebuilt by hand
+        se = np.sqrt(np.sum(p[top] * (1 - p[top]))) / top.sum()
+        assert cal.z[-1] == pytest.approx((cal.observed[-1] - cal.predicted[-1]) / se)
+    zs = np.concatenate(zs)                                     # 200 bins
+    assert abs(zs.mean()) < 3 / np.sqrt(len(zs))                # mean 0 within 3 SE
+    assert 0.75 < np.mean(zs ** 2) < 1.3                        # variance 1 (chi-square of 200 df: 0.75-1.3 is +-3 SD)
+    assert np.all(np.abs(zs) < 4.5)
+    # the same pairs scored three times too sharply: predictions beyond 0.9 come true far less often
+    cal = calibration(3 * np.where(first_wins, a, b), 3 * np.where(first_wins, b, a))
+    assert cal.z[-1] < -10 and cal.z[0] > 10
+    empty = calibration(np.zeros(5), np.zeros(5))               # every prediction is 1/2: one bin holds them all
+    assert np.isnan(empty.z[0]) and np.isfinite(empty.z[5])
+
+
 def test_noise_ceiling_closed_forms():
     assert noise_ceiling(flip_rate=0.2) == pytest.approx(0.8)
     assert noise_ceiling(flip_rate=0.4, gold_gaps=np.array([1.0, 0.0])) == pytest.approx(0.6 * 0.75 + 0.4 * 0.25)

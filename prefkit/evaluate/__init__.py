@@ -29,7 +29,14 @@ from .policy import (
 from .precision import format_error
 from .rates import Z95, diff_in_diff, mean_ci, rate_ci, rate_errorbars, slice_mean, slice_rate, wilson_interval
 from .refusal import REFUSAL_DETECTOR, is_refusal, refusal_match
-from .reward_audit import accuracy_ceiling, calibration, noise_ceiling, pair_scores, pairwise_accuracy
+from .reward_audit import (
+    accuracy_ceiling,
+    accuracy_stderr,
+    calibration,
+    noise_ceiling,
+    pair_scores,
+    pairwise_accuracy,
+)
 from .reward_model import evaluate_reward_model
 from .setting import EVAL_SETTINGS, evaluate_for_setting, resolve_eval_setting
 from .templates import format_template_table, template_overfit, template_table
@@ -41,5 +48,5 @@ __all__ = ["evaluate_policy", "evaluate_run", "format_summary", "kl_to_reference
            "compare_to_reference", "format_comparison", "failure_cases", "format_failure_cases",
            "Z95", "diff_in_diff", "mean_ci", "rate_ci", "rate_errorbars", "slice_mean", "slice_rate", "wilson_interval",
            "rate_difference", "mean_difference", "paired_difference", "mcnemar_exact",
-           "pair_scores", "pairwise_accuracy", "accuracy_ceiling", "noise_ceiling", "calibration",
+           "pair_scores", "pairwise_accuracy", "accuracy_stderr", "accuracy_ceiling", "noise_ceiling", "calibration",
            "evaluate_reward_model"]

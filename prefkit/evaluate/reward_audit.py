@@ -102,6 +102,10 @@ class Calibration:
     """Pairs (both orientations counted) per bin."""
     ece: float
     """Expected calibration error: sum_b (n_b / N) |predicted_b - observed_b|."""
+    z: np.ndarray
+    """Per bin, (observed_b - predicted_b) / SE_b with SE_b = sqrt(sum_i p_i (1 - p_i)) / n_b: the binomial error
+    the bin would show if the model were calibrated (a bin's pairs are independent: a pair's two orientations fall
+    in mirrored bins). About N(0, 1) per bin for a calibrated model; NaN for an empty bin or one of certainties."""
 
 
 def calibration(chosen_rewards: ArrayLike, rejected_rewards: ArrayLike, n_bins: int = 10) -> Calibration:
@@ -121,7 +125,10 @@ def calibration(chosen_rewards: ArrayLike, rejected_rewards: ArrayLike, n_bins: 
         observed = np.bincount(which, weights=y, minlength=n_bins) / counts
     filled = counts > 0
     ece = float(np.sum(counts[filled] / counts.sum() * np.abs(predicted[filled] - observed[filled])))
-    return Calibration(edges, predicted, observed, counts.astype(int), ece)
+    spread = np.sqrt(np.bincount(which, weights=p * (1 - p), minlength=n_bins))                  # (n_bins,)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(spread > 0, (observed - predicted) * counts / spread, np.nan)
+    return Calibration(edges, predicted, observed, counts.astype(int), ece, z)
 
 
 def length_correlation(rewards: ArrayLike, lengths: ArrayLike) -> float:
