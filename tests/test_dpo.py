@@ -283,8 +283,10 @@ def _probe_step_seconds(shipped) -> float:
     The recipe's cost is counted in these steps, so the budget holds on a fast laptop and on a slow, shared CI
     machine alike: under the full suite this fixture took 110 s on one 2-core machine and 215 s on another.
     """
-    model = copy.deepcopy(shipped[0]).train()
-    batch = encode_pairs(shipped[1], *_columns(load_preferences(CLEAN, "train[:32]")))
+    model, tok = _copy(shipped)
+    model.train()
+    pairs = load_preferences(CLEAN, "train[:32]")
+    batch = encode_pairs(tok, pairs["prompt"], pairs["chosen"], pairs["rejected"])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
     times = []
     for _ in range(4):  # the first step warms the allocator up and is not counted
@@ -295,10 +297,6 @@ def _probe_step_seconds(shipped) -> float:
         opt.zero_grad()
         times.append(_cpu_seconds() - t0)
     return min(times[1:])
-
-
-def _columns(pairs) -> tuple[list, list, list]:
-    return list(pairs["prompt"]), list(pairs["chosen"]), list(pairs["rejected"])
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .rates import Z95
+from .rates import Z95, mean_se
 from .reward_audit import _np
 
 _FLOOR = 1e-12  # a variance floor: a difference of two constant samples gets a finite z, never a division by zero
@@ -90,7 +90,7 @@ def paired_difference(x_a: ArrayLike, x_b: ArrayLike | None = None) -> dict:
         a = a - b
     if len(a) < 2:
         raise ValueError(f"paired_difference needs 2 or more pairs for the variance, got {len(a)}")
-    se = float(a.std(ddof=1) / math.sqrt(len(a)))
+    se = mean_se(a)
     return _result(a.mean(), se, a.mean() / math.sqrt(max(se * se, _FLOOR)), n=len(a))
 
 

@@ -97,7 +97,7 @@ def kl_to_reference(policy: PreTrainedModel, ref: PreTrainedModel, tokenizer: Pr
     logp_ref = score_responses(ref, tokenizer, prompts, responses, template=template)        # (N,)
     out = {}
     for kind in ("k1", "k3"):
-        m, ci = mean_ci(kl_estimate(logp, logp_ref, kind=kind).double().cpu().numpy())
+        m, ci = mean_ci(kl_estimate(logp, logp_ref, kind=kind).cpu())
         out[f"kl/{kind}"], out[f"kl/{kind}_ci95"] = m, ci
     return out
 

@@ -40,6 +40,11 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
+def mean_se(values: np.ndarray) -> float:
+    """Standard error of the mean, sd / sqrt(n) with ddof = 1; nan with fewer than two values."""
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
 def mean_ci(values: ArrayLike) -> tuple[float, list[float]]:
     """Mean of ``values`` and its normal 95% interval [mean - Z95 SE, mean + Z95 SE], SE = sd / sqrt(n), ddof = 1.
 
@@ -49,7 +54,7 @@ def mean_ci(values: ArrayLike) -> tuple[float, list[float]]:
     if len(v) == 0:
         return float("nan"), [float("nan"), float("nan")]
     m = float(v.mean())
-    half = Z95 * float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
+    half = Z95 * mean_se(v)
     return m, [m - half, m + half]
 
 
@@ -81,8 +86,7 @@ def slice_rate(samples: Sequence[dict], slice_: str | None, kind: str) -> dict:
 def slice_mean(samples: Sequence[dict], slice_: str | None, key: str = "gold") -> dict:
     """Mean of ``key`` (default the gold reward) on one slice, as {"mean", "se", "n"} (se with ddof = 1)."""
     values = np.array([s[key] for s in _select(samples, slice_)], dtype=float)
-    se = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
-    return {"mean": float(values.mean()), "se": se, "n": len(values)}
+    return {"mean": float(values.mean()), "se": mean_se(values), "n": len(values)}
 
 
 def rate_errorbars(samples: Sequence[dict], cells: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -110,8 +114,7 @@ def diff_in_diff(policy: tuple[Sequence[dict], Sequence[dict]], reference: tuple
                              "(evaluate them with the same prompts, samples_per_prompt and seed), or paired=False")
         x = [np.array([s["gold"] if kind is None else s["kind"] == kind for s in c], dtype=float) for c in cells]
         d = (x[1] - x[0]) - (x[3] - x[2])
-        se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
-        return {"did": float(d.mean()), "se": se, "policy_change": float(x[1].mean() - x[0].mean()),
+        return {"did": float(d.mean()), "se": mean_se(d), "policy_change": float(x[1].mean() - x[0].mean()),
                 "reference_change": float(x[3].mean() - x[2].mean())}
 
     def stat(samples: list[dict]) -> tuple[float, float]:
@@ -127,4 +130,5 @@ def diff_in_diff(policy: tuple[Sequence[dict], Sequence[dict]], reference: tuple
             "policy_change": pb - pa, "reference_change": rb - ra}
 
 
-__all__ = ["Z95", "wilson_interval", "mean_ci", "rate_ci", "slice_rate", "slice_mean", "rate_errorbars", "diff_in_diff"]
+__all__ = ["Z95", "wilson_interval", "mean_se", "mean_ci", "rate_ci", "slice_rate", "slice_mean", "rate_errorbars",
+           "diff_in_diff"]
